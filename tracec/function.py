@@ -1,0 +1,296 @@
+"""Compiled functions: `tc.compile` (trace per signature) and `tc.function`
+(Theano style, from symbolic inputs and outputs). Both run a Program through
+the backend the mode selects, then hand back owned results, apply argument
+write-backs and shared-variable updates, in that order.
+"""
+import functools
+import inspect
+import warnings
+
+import numpy as np
+
+from .config import config
+from .trace.graph import Variable, clone_replace
+from .trace.interp import Interpreter
+from .trace.program import Program
+from .trace.pytree import Static, flatten, leaf_paths, unflatten
+from .trace.shared import SharedVariable
+from .trace.tensor import Tensor
+from .trace.tracer import leaf_type, trace
+
+MODES = ("FAST_RUN", "FAST_COMPILE", "DEBUG")
+
+
+def make_backend(program, mode):
+    """The executor for `program` under `mode` (the optimizer and C backend slot in here)."""
+    mode = mode or config.mode
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
+    if mode == "DEBUG":
+        raise NotImplementedError("mode='DEBUG' (eager node-by-node execution with NaN/Inf checks) "
+                                  "is not built yet; use FAST_COMPILE or FAST_RUN")
+    return Interpreter(program)
+
+
+def _may_alias(value, others):
+    return isinstance(value, np.ndarray) and any(
+        isinstance(o, np.ndarray) and np.may_share_memory(value, o) for o in others)
+
+
+def _as_result(value, var):
+    """A caller-owned result: 0-d values become NumPy scalars, as NumPy's reductions return."""
+    if var.ndim == 0:
+        return np.asarray(value, dtype=var.dtype)[()]
+    return value
+
+
+class Executable:
+    """A Program bound to a backend; `run` does the whole call protocol."""
+
+    def __init__(self, program, mode):
+        self.program = program
+        self.mode = mode or config.mode
+        self.backend = make_backend(program, self.mode)
+
+    def run(self, input_values, write_targets=None):
+        """Outputs for the explicit input values; applies write-backs and updates.
+
+        `write_targets[i]` is the caller's array receiving the final value of
+        explicit input i when the traced function mutated it.
+        """
+        program = self.program
+        shared_values = [sv._value for sv in program.shared]
+        roots = self.backend.run(list(input_values) + shared_values)
+        n_out, n_upd = len(program.outputs), len(program.updates)
+        outs, upd_vals, wb_vals = roots[:n_out], roots[n_out:n_out + n_upd], roots[n_out + n_upd:]
+        protected = [v for v in input_values if isinstance(v, np.ndarray)] + shared_values
+        results = []
+        for value, var in zip(outs, program.outputs):
+            if _may_alias(value, protected + upd_vals + wb_vals + results):
+                value = value.copy()
+            results.append(value)
+        targets = [write_targets[i] for i, _ in program.writebacks] if program.writebacks else []
+        wb_vals = [v.copy() if _may_alias(v, targets) else v for v in wb_vals]
+        for target, value in zip(targets, wb_vals):
+            np.copyto(target, value, casting="unsafe")
+        for (sv, _), value in zip(program.updates, upd_vals):
+            value = np.asarray(value, dtype=sv.leaf.dtype)
+            if _may_alias(value, protected + results + targets):
+                value = value.copy()
+            sv._value = value
+        return [_as_result(v, var) for v, var in zip(results, program.outputs)]
+
+
+class Function:
+    """A function compiled from symbolic inputs and outputs (``tc.function``)."""
+
+    def __init__(self, inputs, outputs, updates=None, givens=None, mode=None, name=None,
+                 on_unused_input="raise", allow_input_downcast=False):
+        if on_unused_input not in ("raise", "warn", "ignore"):
+            raise ValueError(f"on_unused_input must be 'raise', 'warn' or 'ignore', got {on_unused_input!r}")
+        self.name = name or "<tc.function>"
+        self.allow_input_downcast = allow_input_downcast
+        self.single = not isinstance(outputs, (list, tuple))
+        out_list = [outputs] if self.single else list(outputs)
+        in_vars = [_input_var(v, i) for i, v in enumerate(inputs)]
+        out_vars = [_output_var(o, i) for i, o in enumerate(out_list)]
+        upd = _update_pairs(updates)
+        if givens:
+            pairs = givens.items() if isinstance(givens, dict) else givens
+            mapping = {}
+            for old, new in pairs:
+                old_v, new_v = _symbolic(old, "givens key"), _symbolic(new, "givens value")
+                if (old_v.dtype, old_v.ndim) != (new_v.dtype, new_v.ndim):
+                    raise TypeError(f"givens: cannot replace {old_v.type.short()} by {new_v.type.short()}")
+                mapping[old_v] = new_v
+            replaced = clone_replace(out_vars + [v for _, v in upd], mapping)
+            out_vars, upd = replaced[:len(out_vars)], list(zip([s for s, _ in upd], replaced[len(out_vars):]))
+        program = Program(in_vars, out_vars, upd, name=self.name)
+        self._check_unused(program, on_unused_input)
+        self.executable = Executable(program, mode)
+        self.input_names = [v.name or f"input {i}" for i, v in enumerate(in_vars)]
+
+    @property
+    def program(self):
+        return self.executable.program
+
+    def _check_unused(self, program, policy):
+        from .trace.graph import leaves
+        used = {id(v) for v in leaves(program.roots(), stop=program.inputs)}
+        for i, v in enumerate(program.inputs):
+            if id(v) not in used and policy != "ignore":
+                msg = (f"{self.name}: input {i} ({v.name or 'unnamed'}) is not used to compute the "
+                       f"outputs; pass on_unused_input='ignore' (or 'warn') if that is intended")
+                if policy == "raise":
+                    raise ValueError(msg)
+                warnings.warn(msg, stacklevel=4)
+
+    def __call__(self, *args, **kwargs):
+        program = self.program
+        if kwargs:
+            args = list(args) + [None] * (len(program.inputs) - len(args))
+            for key, value in kwargs.items():
+                if key not in self.input_names:
+                    raise TypeError(f"{self.name}: unexpected keyword argument {key!r}; inputs are "
+                                    f"{self.input_names}")
+                args[self.input_names.index(key)] = value
+        if len(args) != len(program.inputs):
+            raise TypeError(f"{self.name} takes {len(program.inputs)} input(s) "
+                            f"({', '.join(self.input_names)}) but {len(args)} were given")
+        values = [var.type.check_value(a, f"{self.name}: argument {i} ({self.input_names[i]})",
+                                       self.allow_input_downcast)
+                  for i, (a, var) in enumerate(zip(args, program.inputs))]
+        out = self.executable.run(values)
+        return out[0] if self.single else out
+
+
+def _symbolic(v, what):
+    if isinstance(v, Tensor):
+        return v.variable
+    if isinstance(v, Variable):
+        return v
+    raise TypeError(f"{what}: expected a symbolic variable (tc.vector(...), an expression, a "
+                    f"shared variable), got {type(v).__name__}")
+
+
+def _input_var(v, i):
+    if isinstance(v, SharedVariable):
+        raise TypeError(f"input {i}: {v!r} is a shared variable; shared variables are implicit "
+                        "inputs and must not be listed")
+    return _symbolic(v, f"input {i}")
+
+
+def _output_var(o, i):
+    if not isinstance(o, (Tensor, Variable)):
+        from .trace.numpy_api import as_tensor
+        o = as_tensor(o)
+    return _symbolic(o, f"output {i}")
+
+
+def _update_pairs(updates):
+    if not updates:
+        return []
+    pairs = list(updates.items()) if isinstance(updates, dict) else list(updates)
+    out = []
+    for pair in pairs:
+        shared, expr = pair
+        if not isinstance(shared, SharedVariable):
+            raise TypeError(f"updates: the first item of each pair must be a shared variable, got {shared!r}")
+        from .trace.numpy_api import as_tensor
+        var = as_tensor(expr).variable
+        if var.dtype != shared.leaf.dtype or var.ndim != shared.leaf.ndim:
+            raise TypeError(f"updates: the new value of {shared!r} has type {var.type.short()}; it must "
+                            f"keep the shared variable's dtype and rank ({shared.leaf.type.short()}); "
+                            f"use .astype({shared.leaf.dtype.name!r})")
+        out.append((shared, var))
+    if len({id(s) for s, _ in out}) != len(out):
+        raise ValueError("updates: a shared variable appears twice")
+    return out
+
+
+class CompiledFunction:
+    """A function traced once per argument signature (``tc.compile``).
+
+    The signature is the dtype, rank and broadcastable pattern of each array
+    argument, the kind of each scalar, the structure of nested arguments and
+    the values of static arguments. Shapes are not part of it.
+    """
+
+    def __init__(self, fn, mode=None, static_argnums=(), static_argnames=(), name=None):
+        if not callable(fn):
+            raise TypeError(f"tc.compile needs a function, got {type(fn).__name__}")
+        functools.update_wrapper(self, fn)
+        self.fn = fn
+        self.mode = mode
+        self.name = name or getattr(fn, "__qualname__", getattr(fn, "__name__", "<function>"))
+        self.static_argnums = tuple(static_argnums) if isinstance(static_argnums, (tuple, list)) \
+            else (static_argnums,)
+        self.static_argnames = (static_argnames,) if isinstance(static_argnames, str) else tuple(static_argnames)
+        try:
+            self._params = list(inspect.signature(fn).parameters)
+        except (TypeError, ValueError):
+            self._params = []
+        self._cache = {}
+
+    def __get__(self, obj, objtype=None):
+        return self if obj is None else functools.partial(self, obj)
+
+    def _split(self, args, kwargs):
+        """Wrap static arguments so they go into the signature, not the trace."""
+        n = len(args)
+        static_pos = {p % n for p in self.static_argnums if -n <= p < n} if n else set()
+        static_pos |= {i for i, p in enumerate(self._params[:n]) if p in self.static_argnames}
+        static_names = set(self.static_argnames) | {
+            self._params[p] for p in self.static_argnums if 0 <= p < len(self._params)}
+        args = tuple(Static(a) if i in static_pos else a for i, a in enumerate(args))
+        kwargs = {k: Static(v) if k in static_names else v for k, v in kwargs.items()}
+        return args, kwargs
+
+    def __call__(self, *args, **kwargs):
+        from .trace.numpy_api import contains_tensor
+        if contains_tensor(list(args)) or contains_tensor(list(kwargs.values())):
+            return self.fn(*args, **kwargs)  # called while tracing another function: inline
+        args, kwargs = self._split(args, kwargs)
+        leaves, treedef = flatten((args, kwargs))
+        seen, alias = {}, []
+        for i, leaf in enumerate(leaves):
+            alias.append(seen.setdefault(id(leaf), i) if isinstance(leaf, np.ndarray) else i)
+        paths = leaf_paths(treedef, "args")
+        types = tuple(leaf_type(leaf, f"{self.name}: {self._pretty(p)}") for leaf, p in zip(leaves, paths))
+        key = (treedef, types, tuple(alias))
+        try:
+            entry = self._cache.get(key)
+        except TypeError as exc:
+            raise TypeError(f"{self.name}: static arguments must be hashable ({exc})") from None
+        if entry is None:
+            entry = self._trace(args, kwargs, types, alias, [self._pretty(p) for p in paths])
+            self._cache[key] = entry
+        traced, executable = entry
+        values = [leaves[i] for i in traced.input_leaf_index]
+        targets = None
+        if traced.program.writebacks:
+            targets = values
+            for pos, _ in traced.program.writebacks:
+                if not values[pos].flags.writeable:
+                    raise ValueError(f"{self.name}: {traced.program.inputs[pos].name} is modified in "
+                                     "place by the function but the array passed is read-only")
+        results = executable.run(values, targets)
+        out_leaves, it = [], iter(results)
+        n = len(results) + len(traced.output_statics)
+        for i in range(n):
+            if i in traced.output_statics:
+                value = traced.output_statics[i]
+                out_leaves.append(value.copy() if isinstance(value, np.ndarray) else value)
+            else:
+                out_leaves.append(next(it))
+        return unflatten(traced.output_treedef, out_leaves)
+
+    def _pretty(self, path):
+        # args[0][0] -> x ; args[1]['lr'] -> lr ; deeper paths keep their tail
+        if path.startswith("args[0]["):
+            rest = path[len("args[0]["):]
+            idx, _, tail = rest.partition("]")
+            pos = int(idx)
+            name = self._params[pos] if pos < len(self._params) and not self._params[pos].startswith("*") \
+                else f"argument {pos}"
+            return name + tail
+        if path.startswith("args[1]["):
+            rest = path[len("args[1]["):]
+            key, _, tail = rest.partition("]")
+            return key.strip("'\"") + tail
+        return path
+
+    def _trace(self, args, kwargs, types, alias, names):
+        traced = trace(self.fn, args, kwargs, types, alias, names, self.name)
+        if len(self._cache) + 1 >= config.retrace_warn:
+            warnings.warn(f"{self.name} has been traced {len(self._cache) + 1} times (once per new "
+                          "argument dtype/rank/size-1 pattern or static value)", stacklevel=4)
+        return traced, Executable(traced.program, self.mode)
+
+    @property
+    def programs(self):
+        """The traced Programs, one per signature seen so far."""
+        return [traced.program for traced, _ in self._cache.values()]
+
+    def __repr__(self):
+        return f"<tc.compile {self.name}: {len(self._cache)} signature(s)>"

@@ -1,0 +1,117 @@
+"""Products: matmul, dot, tensordot, outer, einsum (NumPy semantics, incl. 1-d operands)."""
+import numpy as np
+
+from ..types import TensorType
+from .base import Op
+
+
+def _sample(var):
+    return np.ones((1,) * var.ndim, var.dtype)
+
+
+def _matmul_infer(inputs):
+    a, b = inputs
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError("matmul: input operand does not have enough dimensions (0-d operands "
+                         "are not allowed; use * for scaling)")
+    dtype = np.matmul(_sample(a), _sample(b)).dtype
+    ab, bb = list(a.broadcastable), list(b.broadcastable)
+    a_row = [] if a.ndim == 1 else [ab[-2]]
+    b_col = [] if b.ndim == 1 else [bb[-1]]
+    batch_a, batch_b = ab[:-2], bb[:-2]
+    n = max(len(batch_a), len(batch_b))
+    batch_a = [True] * (n - len(batch_a)) + batch_a
+    batch_b = [True] * (n - len(batch_b)) + batch_b
+    batch = [x and y for x, y in zip(batch_a, batch_b)]
+    return [TensorType(dtype, tuple(batch + a_row + b_col))]
+
+
+matmul = Op("matmul", np.matmul, _matmul_infer, kind="linalg")
+
+
+def _dot_infer(inputs):
+    a, b = inputs
+    dtype = np.dot(_sample(a), _sample(b)).dtype
+    if a.ndim == 0 or b.ndim == 0:
+        from .elemwise import broadcast_pattern
+        return [TensorType(dtype, broadcast_pattern(inputs))]
+    b_rest = b.broadcastable[:-2] + b.broadcastable[-1:] if b.ndim >= 2 else ()
+    return [TensorType(dtype, a.broadcastable[:-1] + b_rest)]
+
+
+dot = Op("dot", np.dot, _dot_infer, kind="linalg")
+
+
+def normalize_tensordot_axes(axes, a_ndim, b_ndim):
+    """`axes` (int or pair of sequences) -> pair of tuples of non-negative ints."""
+    if isinstance(axes, (int, np.integer)):
+        axes = int(axes)
+        if axes < 0 or axes > min(a_ndim, b_ndim):
+            raise ValueError(f"tensordot: axes={axes} is out of range for operands of "
+                             f"{a_ndim} and {b_ndim} dimensions")
+        return tuple(range(a_ndim - axes, a_ndim)), tuple(range(axes))
+    a_axes, b_axes = axes
+    a_axes = (a_axes,) if isinstance(a_axes, (int, np.integer)) else tuple(a_axes)
+    b_axes = (b_axes,) if isinstance(b_axes, (int, np.integer)) else tuple(b_axes)
+    if len(a_axes) != len(b_axes):
+        raise ValueError("tensordot: shape-mismatch for sum (the two axes lists differ in length)")
+    return tuple(int(x) % a_ndim for x in a_axes), tuple(int(x) % b_ndim for x in b_axes)
+
+
+def _tensordot_infer(inputs, axes):
+    a, b = inputs
+    dtype = np.tensordot(_sample(a), _sample(b), axes=axes).dtype
+    keep_a = [x for i, x in enumerate(a.broadcastable) if i not in axes[0]]
+    keep_b = [x for i, x in enumerate(b.broadcastable) if i not in axes[1]]
+    return [TensorType(dtype, tuple(keep_a + keep_b))]
+
+
+tensordot = Op("tensordot", lambda a, b, axes: np.tensordot(a, b, axes=axes),
+               _tensordot_infer, kind="linalg")
+
+
+def _outer_infer(inputs):
+    a, b = inputs
+    dtype = np.outer(_sample(a), _sample(b)).dtype
+    return [TensorType(dtype, (all(a.broadcastable), all(b.broadcastable)))]
+
+
+outer = Op("outer", np.outer, _outer_infer, kind="linalg")
+
+
+def parse_einsum(subscripts, ndims):
+    """Explicit form of an einsum spec: (input letter strings, output letters)."""
+    spec = subscripts.replace(" ", "")
+    if "." in spec:
+        raise NotImplementedError("einsum with '...' (ellipsis) is not supported yet; "
+                                  "write the batch dimensions out explicitly")
+    lhs, _, rhs = spec.partition("->")
+    terms = lhs.split(",")
+    if len(terms) != len(ndims):
+        raise ValueError(f"einsum: {len(terms)} operand terms in {subscripts!r} but {len(ndims)} operands")
+    for term, nd in zip(terms, ndims):
+        if len(term) != nd:
+            raise ValueError(f"einsum: term {term!r} has {len(term)} letters for an operand "
+                             f"with {nd} dimensions")
+    if "->" not in spec:
+        counts = {}
+        for ch in lhs.replace(",", ""):
+            counts[ch] = counts.get(ch, 0) + 1
+        rhs = "".join(sorted(ch for ch, c in counts.items() if c == 1))
+    return tuple(terms), rhs
+
+
+def _einsum_infer(inputs, subscripts):
+    terms, rhs = parse_einsum(subscripts, [v.ndim for v in inputs])
+    dtype = np.einsum(subscripts, *[_sample(v) for v in inputs]).dtype
+    pattern = []
+    for letter in rhs:
+        flags = [v.broadcastable[t.index(letter)] for t, v in zip(terms, inputs) if letter in t]
+        if not flags:
+            raise ValueError(f"einsum: output letter {letter!r} does not appear in the inputs")
+        pattern.append(all(flags))
+    return [TensorType(dtype, tuple(pattern))]
+
+
+einsum = Op("einsum", lambda *ops, subscripts: np.einsum(subscripts, *ops),
+            _einsum_infer, kind="linalg")
