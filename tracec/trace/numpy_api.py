@@ -255,6 +255,7 @@ def fill(a, value):
 def take(a, indices, axis=None, out=None, mode=None):
     if out is not None or mode is not None:
         raise NotImplementedError("np.take: out= and mode= are not supported on traced arrays")
+    from .numpy_shape import reshape
     a = as_tensor(a)
     if axis is None:
         return getitem(reshape(a, -1), as_tensor(indices))
@@ -457,5 +458,3 @@ def astype(x, dtype, order="K", casting="unsafe", subok=True, copy=True):
         raise TypeError(f"Cannot cast array data from {x.dtype} to {dtype} according to the rule {casting!r}")
     return Tensor(ops.OPS["cast"](x.variable, dtype=dtype))
 
-
-from .numpy_shape import *  # noqa: E402,F401,F403  (shape functions and creation)

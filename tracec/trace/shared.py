@@ -46,6 +46,10 @@ class SharedVariable(Tensor):
         ctx = context.current()
         return 0 if ctx is None else self._state(ctx)[1]
 
+    @_version.setter
+    def _version(self, value):
+        pass  # versions live in the trace context (see _assign)
+
     def _assign(self, new_var):
         ctx = context.current()
         if ctx is None:

@@ -101,13 +101,13 @@ class Tensor:
 
     @property
     def shape(self):
-        from . import numpy_api
-        return numpy_api.shape(self)
+        from . import numpy_shape
+        return numpy_shape.shape(self)
 
     @property
     def size(self):
-        from . import numpy_api
-        return numpy_api.size(self)
+        from . import numpy_shape
+        return numpy_shape.size(self)
 
     @property
     def T(self):
@@ -199,8 +199,9 @@ class Tensor:
     # -- methods (same signatures as ndarray's) ------------------------------
     def _api(name):
         def method(self, *args, **kwargs):
-            from . import numpy_api
-            return getattr(numpy_api, name)(self, *args, **kwargs)
+            from . import numpy_api, numpy_shape
+            impl = getattr(numpy_shape, name, None) or getattr(numpy_api, name)
+            return impl(self, *args, **kwargs)
         method.__name__ = name
         method.__doc__ = f"Traced ``ndarray.{name}``."
         return method
