@@ -69,9 +69,19 @@ class Interpreter:
                 slot[id(v)] = len(slot)
                 self.constants.append((slot[id(v)], v.value))
         self.n_slots = len(slot)
-        self.steps = [(node, [slot[id(v)] for v in node.inputs], [slot[id(v)] for v in node.outputs])
-                      for node in self.nodes]
         self.root_slots = [slot[id(v)] for v in roots]
+        # free each intermediate after its last use, so peak memory stays near NumPy's
+        last_use = {}
+        for step, node in enumerate(self.nodes):
+            for v in node.inputs:
+                last_use[slot[id(v)]] = step
+        keep = set(self.root_slots)
+        frees = [[] for _ in self.nodes]
+        for s, step in last_use.items():
+            if s not in keep:
+                frees[step].append(s)
+        self.steps = [(node, [slot[id(v)] for v in node.inputs], [slot[id(v)] for v in node.outputs],
+                       frees[step]) for step, node in enumerate(self.nodes)]
         self._input_positions = [slot[id(v)] for v in inputs]
 
     def run(self, input_values):
@@ -81,8 +91,10 @@ class Interpreter:
             store[pos] = value
         for pos, value in self.constants:
             store[pos] = value
-        for node, ins, outs in self.steps:
+        for node, ins, outs, frees in self.steps:
             results = run_node(node, [store[i] for i in ins])
             for i, r in zip(outs, results):
                 store[i] = r
+            for i in frees:
+                store[i] = None
         return [store[i] for i in self.root_slots]

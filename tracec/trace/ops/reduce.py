@@ -5,6 +5,8 @@ argmax, argmin, any, all, cumsum, cumprod.
 or None for every axis. Output dtypes come from NumPy applied to a tiny
 array of the input dtype (int32 sums to int64, ints average to float64...).
 """
+import warnings
+
 import numpy as np
 
 from ..types import TensorType
@@ -30,7 +32,9 @@ def normalize_axes(axis, ndim, what="axis"):
 
 def _reduce_type(x, fn, axis, keepdims, **kw):
     sample = np.ones((1,) * x.ndim, x.dtype)
-    out = np.asarray(fn(sample, axis=axis, keepdims=keepdims, **kw))
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")  # e.g. ddof >= size on the stand-in sample
+        out = np.asarray(fn(sample, axis=axis, keepdims=keepdims, **kw))
     pattern = tuple(True if a in axis else b for a, b in enumerate(x.broadcastable)) if keepdims \
         else tuple(b for a, b in enumerate(x.broadcastable) if a not in axis)
     return TensorType(out.dtype, pattern)
