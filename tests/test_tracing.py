@@ -530,7 +530,7 @@ def test_view_read_after_base_changed_sees_change():
 
 def test_view_of_local_array_sees_later_writes():
     def f(x):
-        out = np.zeros((3, 3))
+        out = np.zeros((3,) + x.shape)
         row = out[1]
         out[1, :] = x
         col = out[:, 2]

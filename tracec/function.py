@@ -188,6 +188,15 @@ def _update_pairs(updates):
     return out
 
 
+def _leaf_key(value):
+    """The part of the signature one argument leaf contributes (cheap: runs every call)."""
+    if isinstance(value, np.ndarray):
+        return (value.dtype, tuple(s == 1 for s in value.shape))
+    if isinstance(value, np.generic):
+        return (value.dtype,)
+    return type(value)
+
+
 class CompiledFunction:
     """A function traced once per argument signature (``tc.compile``).
 
@@ -213,7 +222,8 @@ class CompiledFunction:
         self._cache = {}
 
     def __get__(self, obj, objtype=None):
-        return self if obj is None else functools.partial(self, obj)
+        # a method: the instance is a static argument (hashed, by identity unless it defines __hash__)
+        return self if obj is None else functools.partial(self, Static(obj))
 
     def _split(self, args, kwargs):
         """Wrap static arguments so they go into the signature, not the trace."""
@@ -222,28 +232,30 @@ class CompiledFunction:
         static_pos |= {i for i, p in enumerate(self._params[:n]) if p in self.static_argnames}
         static_names = set(self.static_argnames) | {
             self._params[p] for p in self.static_argnums if 0 <= p < len(self._params)}
-        args = tuple(Static(a) if i in static_pos else a for i, a in enumerate(args))
+        args = tuple(Static(a) if i in static_pos and not isinstance(a, Static) else a
+                     for i, a in enumerate(args))
         kwargs = {k: Static(v) if k in static_names else v for k, v in kwargs.items()}
         return args, kwargs
 
     def __call__(self, *args, **kwargs):
         from .trace.numpy_api import contains_tensor
         if contains_tensor(list(args)) or contains_tensor(list(kwargs.values())):
+            args = [a.value if isinstance(a, Static) else a for a in args]
             return self.fn(*args, **kwargs)  # called while tracing another function: inline
         args, kwargs = self._split(args, kwargs)
         leaves, treedef = flatten((args, kwargs))
         seen, alias = {}, []
         for i, leaf in enumerate(leaves):
             alias.append(seen.setdefault(id(leaf), i) if isinstance(leaf, np.ndarray) else i)
-        paths = leaf_paths(treedef, "args")
-        types = tuple(leaf_type(leaf, f"{self.name}: {self._pretty(p)}") for leaf, p in zip(leaves, paths))
-        key = (treedef, types, tuple(alias))
+        key = (treedef, tuple(map(_leaf_key, leaves)), tuple(alias))
         try:
             entry = self._cache.get(key)
         except TypeError as exc:
             raise TypeError(f"{self.name}: static arguments must be hashable ({exc})") from None
         if entry is None:
-            entry = self._trace(args, kwargs, types, alias, [self._pretty(p) for p in paths])
+            paths = [self._pretty(p) for p in leaf_paths(treedef, "args")]
+            types = tuple(leaf_type(leaf, f"{self.name}: {p}") for leaf, p in zip(leaves, paths))
+            entry = self._trace(args, kwargs, types, alias, paths)
             self._cache[key] = entry
         traced, executable = entry
         values = [leaves[i] for i in traced.input_leaf_index]
