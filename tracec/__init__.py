@@ -13,7 +13,9 @@ from .printing import debugprint
 from .symbolic import TYPED as _TYPED, matrix, scalar, tensor, tensor3, tensor4, vector
 from .trace.graph import Constant, Node, SourceLoc, Variable
 from .trace.ops import OPS
+from .trace.ifelse import ifelse
 from .trace.program import MissingInputError
+from .trace.scan import foldl, foldr, map, reduce, scan, until
 from .trace.shared import SharedVariable
 from .trace.tensor import Tensor, TracedValueError
 from .trace.types import TensorType

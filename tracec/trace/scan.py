@@ -1,0 +1,333 @@
+"""Symbolic loops: tc.scan (Theano's semantics) and tc.until, plus map/reduce/foldl/foldr.
+
+A scan node holds the step function as an inner graph. Its outer inputs are
+[n_steps, *sequences, *initial states, *non-sequences, *captured values];
+its outputs are one stacked array per step output, then the final value of
+each shared variable the step function updates.
+"""
+from collections import OrderedDict
+
+import numpy as np
+
+from . import context
+from .graph import Constant, Variable, clone_replace, user_source_loc
+from .inner import InnerGraph
+from .ops.base import Op
+from .shared import SharedVariable
+from .tensor import Tensor
+from .types import TensorType
+
+
+class until:
+    """Returned from a scan step function to stop after this step when `condition` holds."""
+
+    def __init__(self, condition):
+        from .numpy_api import as_tensor
+        cond = as_tensor(condition)
+        if cond.ndim != 0:
+            raise TypeError(f"tc.until needs a scalar condition, got {cond.type.short()}")
+        self.condition = cond
+
+
+class ScanInfo:
+    """Static description of one scan loop (a node parameter; hashed by identity)."""
+
+    def __init__(self, inner, seq_taps, state_taps, n_plain_outputs, n_updates, n_nonseq,
+                 has_until, go_backwards, truncate_gradient, name, loc):
+        self.inner = inner                   # InnerGraph of one step
+        self.seq_taps = seq_taps             # per sequence: tuple of taps
+        self.state_taps = state_taps         # per recurrent state: tuple of negative taps
+        self.n_plain_outputs = n_plain_outputs  # outputs not fed back (outputs_info None)
+        self.n_updates = n_updates           # shared-variable states, last among the states
+        self.n_nonseq = n_nonseq
+        self.has_until = has_until
+        self.go_backwards = go_backwards
+        self.truncate_gradient = truncate_gradient
+        self.name = name
+        self.loc = loc
+
+    @property
+    def n_states(self):
+        return len(self.state_taps)
+
+    def __hash__(self):
+        return id(self)
+
+    def __eq__(self, other):
+        return self is other
+
+    def __repr__(self):
+        return f"ScanInfo({self.name or 'scan'})"
+
+
+def _span(taps):
+    return max(taps) - min(taps)
+
+
+def _scan_impl(n_steps, *values, info):
+    n_seq = len(info.seq_taps)
+    seqs = [np.asarray(s) for s in values[:n_seq]]
+    inits = values[n_seq:n_seq + info.n_states]
+    rest = list(values[n_seq + info.n_states:])
+    if info.go_backwards:
+        seqs = [s[::-1] for s in seqs]
+    available = [len(s) - _span(t) for s, t in zip(seqs, info.seq_taps)]
+    n = int(n_steps)
+    if n < 0:
+        if not seqs:
+            raise ValueError("scan: n_steps must be given when there are no sequences")
+        n = min(available)
+    elif seqs and n > min(available):
+        raise ValueError(f"scan: n_steps={n} is larger than the sequences allow ({min(available)} steps)")
+    if min(available, default=0) < 0:
+        raise ValueError("scan: a sequence is shorter than its taps need")
+    histories = []
+    for init, taps in zip(inits, info.state_taps):
+        depth = -min(taps)
+        histories.append([init] if depth == 1 else list(np.asarray(init)[-depth:]))
+    n_rec = info.n_states - info.n_updates
+    collected = [[] for _ in range(n_rec + info.n_plain_outputs)]
+    for t in range(n):
+        step_in = []
+        for s, taps in zip(seqs, info.seq_taps):
+            base = t - min(taps)
+            step_in.extend(s[base + k] for k in taps)
+        for hist, taps in zip(histories, info.state_taps):
+            step_in.extend(hist[k] for k in taps)
+        outs = info.inner.run(step_in + rest)
+        for j, hist in enumerate(histories):
+            hist.append(outs[j])
+            if len(hist) > -min(info.state_taps[j]):
+                hist.pop(0)
+        for j in range(n_rec):
+            collected[j].append(outs[j])
+        for j in range(info.n_plain_outputs):
+            collected[n_rec + j].append(outs[info.n_states + j])
+        if info.has_until and bool(outs[-1]):
+            break
+    results = []
+    out_vars = info.inner.outputs
+    for j, values_j in enumerate(collected):
+        var = out_vars[j] if j < n_rec else out_vars[info.n_states + j - n_rec]
+        if values_j:
+            results.append(np.stack([np.asarray(v, dtype=var.dtype) for v in values_j]))
+        else:
+            shape = np.shape(inits[j]) if j < n_rec and -min(info.state_taps[j]) == 1 else (0,) * var.ndim
+            results.append(np.zeros((0,) + tuple(shape), var.dtype))
+    finals = [np.asarray(h[-1], dtype=out_vars[n_rec + j].dtype)
+              for j, h in enumerate(histories[n_rec:])]
+    return tuple(results + finals)
+
+
+def _scan_infer(inputs, info):
+    outs = info.inner.outputs
+    n_rec = info.n_states - info.n_updates
+    types = [TensorType(v.dtype, (False,) + (False,) * v.ndim) for v in outs[:n_rec]]
+    types += [TensorType(v.dtype, (False,) * (v.ndim + 1))
+              for v in outs[info.n_states:info.n_states + info.n_plain_outputs]]
+    types += [TensorType(v.dtype, (False,) * v.ndim) for v in outs[n_rec:info.n_states]]
+    return types
+
+
+scan_op = Op("scan", _scan_impl, _scan_infer, kind="control",
+             doc="a loop over an inner step graph (tc.scan)")
+
+
+def _as_list(x):
+    if x is None:
+        return []
+    return list(x) if isinstance(x, (list, tuple)) else [x]
+
+
+def _tensor(x):
+    from .numpy_api import as_tensor
+    return as_tensor(x)
+
+
+def _strong(t):
+    """Initial states are arrays, not Python-scalar-like weak values."""
+    if t.variable.type.weak:
+        from .numpy_api import astype
+        return astype(t, t.dtype)
+    return t
+
+
+def _fresh(var_type, name):
+    return Tensor(Variable(TensorType(var_type.dtype, (False,) * var_type.ndim), name=name))
+
+
+def _split_return(ret):
+    """(outputs, updates, until) from what a step function returned."""
+    stop = None
+    updates = {}
+    items = list(ret) if isinstance(ret, tuple) else [ret]
+    if items and isinstance(items[-1], until):
+        stop = items.pop()
+    if items and isinstance(items[-1], (dict, OrderedDict)):
+        updates = items.pop()
+    elif len(items) == 2 and isinstance(items[1], list) and items[1] and \
+            all(isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], SharedVariable) for p in items[1]):
+        updates = dict(items.pop())
+    if len(items) == 1:
+        outs, single = items[0], not isinstance(items[0], (list, tuple))
+    else:
+        outs, single = items, False
+    outs = [outs] if single else list(outs)
+    return outs, single, dict(updates), stop
+
+
+def scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_steps=None,
+         truncate_gradient=-1, go_backwards=False, name=None, mode=None, strict=False):
+    """Loop `fn` over sequences and recurrent states (Theano's ``scan``).
+
+    `fn` receives, in order: the taps of each sequence, the taps of each
+    recurrent output, then the non-sequences. It returns the step's outputs,
+    optionally a dict of shared-variable updates and/or ``tc.until(cond)``.
+
+    Returns
+    -------
+    (outputs, updates)
+        `outputs` stacks every step's values (a list when `fn` returned a list);
+        `updates` maps shared variables to their values after the loop, to be
+        passed to ``tc.function(..., updates=updates)``.
+
+    Examples
+    --------
+    >>> import numpy as np, tracec as tc
+    >>> A, k = tc.vector('A'), tc.iscalar('k')
+    >>> result, updates = tc.scan(fn=lambda prior, A: prior * A,
+    ...                           outputs_info=np.ones_like(A), non_sequences=A, n_steps=k)
+    >>> power = tc.function([A, k], result[-1], updates=updates)
+    >>> power(range(10), 2)
+    array([ 0.,  1.,  4.,  9., 16., 25., 36., 49., 64., 81.])
+    """
+    loc = user_source_loc()
+    seq_entries = []
+    for s in _as_list(sequences):
+        if isinstance(s, dict):
+            taps = tuple(s.get("taps", [0]) or [0])
+            seq_entries.append((_tensor(s["input"]), taps))
+        else:
+            seq_entries.append((_tensor(s), (0,)))
+    states, plain_slots = [], []
+    for i, o in enumerate(_as_list(outputs_info) if outputs_info is not None else []):
+        if o is None:
+            plain_slots.append(i)
+            continue
+        if isinstance(o, dict):
+            if o.get("initial") is None:
+                plain_slots.append(i)
+                continue
+            taps = tuple(o.get("taps", [-1]) or [-1])
+            init = _strong(_tensor(o["initial"]))
+        else:
+            init, taps = _strong(_tensor(o)), (-1,)
+        if any(k >= 0 for k in taps):
+            raise ValueError(f"scan: output taps must be negative (past steps), got {taps}")
+        states.append((i, init, taps))
+    nonseqs = [_tensor(v) for v in _as_list(non_sequences)]
+    for t, taps in seq_entries:
+        if t.ndim == 0:
+            raise TypeError("scan: sequences must have at least one dimension to loop over")
+
+    # fresh inner inputs, in fn's argument order
+    seq_inputs, fn_args = [], []
+    for j, (t, taps) in enumerate(seq_entries):
+        elem = TensorType(t.dtype, t.broadcastable[1:])
+        for k in taps:
+            v = _fresh(elem, f"{name or 'scan'}.seq{j}[t{k:+d}]" if k else f"{name or 'scan'}.seq{j}[t]")
+            seq_inputs.append(v)
+            fn_args.append(v)
+    state_inputs = []
+    for j, (i, init, taps) in enumerate(states):
+        depth = -min(taps)
+        state_type = init.variable.type if depth == 1 else TensorType(init.dtype, init.broadcastable[1:])
+        per_state = [_fresh(state_type, f"{name or 'scan'}.out{i}[t{k:+d}]") for k in taps]
+        state_inputs.append(per_state)
+        fn_args.extend(per_state)
+    nonseq_inputs = [_fresh(v.variable.type, f"{name or 'scan'}.nonseq{j}") for j, v in enumerate(nonseqs)]
+    fn_args.extend(nonseq_inputs)
+
+    outs, single, updates, stop = _split_return(fn(*fn_args))
+    outs = [_tensor(o) for o in outs]
+    n_expected = len(states) + len(plain_slots) if outputs_info is not None else len(outs)
+    if outputs_info is not None and len(outs) != n_expected:
+        raise ValueError(f"scan at {loc.describe()}: the step function returned {len(outs)} output(s) "
+                         f"but outputs_info describes {n_expected}")
+    if outputs_info is None:
+        plain_slots = list(range(len(outs)))
+    for (i, init, taps) in states:
+        o, depth = outs[i], -min(taps)
+        want = init.variable.type if depth == 1 else TensorType(init.dtype, init.broadcastable[1:])
+        if o.dtype != want.dtype or o.ndim != want.ndim:
+            raise TypeError(f"scan at {loc.describe()}: output {i} of the step function is "
+                            f"{o.type.short()} but its initial value (outputs_info) is {want.short()}; "
+                            f"a recurrent output must keep its dtype and rank (use .astype or reshape)")
+
+    # shared variables updated by the step become extra recurrent states
+    upd_items = list(updates.items())
+    upd_inputs = []
+    for sv, new in upd_items:
+        if not isinstance(sv, SharedVariable):
+            raise TypeError(f"scan: updates must map shared variables to new values, got key {sv!r}")
+        upd_inputs.append(_fresh(sv.leaf.type, f"{sv.name or 'shared'}[t-1]"))
+    inner_out = [outs[i].variable for i, _, _ in states]
+    inner_out += [_tensor(new).variable for _, new in upd_items]
+    inner_out += [outs[i].variable for i in plain_slots]
+    if stop is not None:
+        inner_out.append(stop.condition.variable)
+    if upd_items:  # the step reads the running value, not the initial storage
+        inner_out = clone_replace(inner_out, {sv.leaf: u.variable for (sv, _), u in zip(upd_items, upd_inputs)})
+    inner_inputs = [v.variable for v in seq_inputs] + [v.variable for per in state_inputs for v in per]
+    inner_inputs += [u.variable for u in upd_inputs] + [v.variable for v in nonseq_inputs]
+    inner = InnerGraph(inner_inputs, inner_out, name=name or "scan step")
+
+    info = ScanInfo(inner, tuple(t for _, t in seq_entries),
+                    tuple(t for _, _, t in states) + ((-1,),) * len(upd_items),
+                    len(plain_slots), len(upd_items), len(nonseqs), stop is not None,
+                    bool(go_backwards), truncate_gradient, name, loc)
+    from .numpy_api import int_scalar_var
+    n_var = Constant(-1) if n_steps is None else int_scalar_var(n_steps, "scan n_steps")
+    if n_steps is None and not seq_entries:
+        raise ValueError(f"scan at {loc.describe()}: give n_steps or at least one sequence")
+    outer = [n_var] + [t.variable for t, _ in seq_entries] + [init.variable for _, init, _ in states]
+    outer += [sv.variable for sv, _ in upd_items] + [v.variable for v in nonseqs] + inner.captured
+    node = scan_op.make_node(outer, {"info": info}, loc=loc)
+    n_rec = len(states)
+    by_slot = {}
+    for j, (i, _, _) in enumerate(states):
+        by_slot[i] = Tensor(node.outputs[j])
+    for j, i in enumerate(plain_slots):
+        by_slot[i] = Tensor(node.outputs[n_rec + j])
+    results = [by_slot[i] for i in sorted(by_slot)]
+    final_updates = OrderedDict()
+    for j, (sv, _) in enumerate(upd_items):
+        final_updates[sv] = Tensor(node.outputs[n_rec + len(plain_slots) + j])
+    if context.current() is not None:  # inside tc.compile: updates apply like in-place changes
+        for sv, value in final_updates.items():
+            sv._assign(value.variable)
+    return (results[0] if single and len(results) == 1 else results), final_updates
+
+
+def map(fn, sequences, non_sequences=None, go_backwards=False, name=None):
+    """``fn`` applied to each element of the sequences: ``tc.map(np.square, x)``."""
+    return scan(fn, sequences=sequences, non_sequences=non_sequences, go_backwards=go_backwards,
+                name=name or "map")
+
+
+def reduce(fn, sequences, outputs_info, non_sequences=None, go_backwards=False, name=None):
+    """Like scan, but returns only the last step's value of each output."""
+    outs, updates = scan(fn, sequences=sequences, outputs_info=outputs_info,
+                         non_sequences=non_sequences, go_backwards=go_backwards, name=name or "reduce")
+    last = [o[-1] for o in outs] if isinstance(outs, list) else outs[-1]
+    return last, updates
+
+
+def foldl(fn, sequences, outputs_info, non_sequences=None, name=None):
+    """Left fold: ``reduce`` from the first element."""
+    return reduce(fn, sequences, outputs_info, non_sequences, go_backwards=False, name=name or "foldl")
+
+
+def foldr(fn, sequences, outputs_info, non_sequences=None, name=None):
+    """Right fold: ``reduce`` from the last element."""
+    return reduce(fn, sequences, outputs_info, non_sequences, go_backwards=True, name=name or "foldr")
