@@ -17,6 +17,10 @@ class TracedValueError(TypeError):
     """A traced value was used where Python needs a concrete one."""
 
 
+def _built_at(var):
+    return f" (at {var.owner.loc.describe()})" if var.owner is not None else ""
+
+
 class View:
     """How a view tensor relates to its base.
 
@@ -57,7 +61,7 @@ class Tensor:
             if view.base._version != self._base_version:
                 if view.rebuild is None:
                     raise ValueError(
-                        f"this array was taken from another with {view.what}, and that array was "
+                        f"this array was taken from another with {view.what}{_built_at(self._var)}, and that array was "
                         f"modified afterwards; NumPy may or may not show the change here (view or "
                         f"copy). Call .copy() when you take it, or reshape after the modification")
                 self._var = view.rebuild(base_var)
