@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 
 import tracec as tc
+from tracec.trace.numpy_api import HANDLED
+from tracec.trace.ops import OPS
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<ticks>`{3,})(?P<info>[^`]*)$")
@@ -30,7 +32,8 @@ def code_blocks(text):
         lang = (m["info"].split() or [""])[0].lower()
         start, body, i = i + 2, [], i + 1
         while i < len(lines) and not re.match(rf"^[ \t]*{ticks}`*\s*$", lines[i]):
-            body.append(lines[i][indent:] if lines[i][:indent].isspace() else lines[i].lstrip())
+            line = lines[i]
+            body.append(line[indent:] if not line[:indent].strip() else line.lstrip())
             i += 1
         if i == len(lines):
             raise ValueError(f"unclosed ``` block starting at line {start - 1}")
@@ -50,12 +53,15 @@ def run_page(path, label):
     for start, code in python_blocks(path):
         # pad with newlines so line numbers (tracebacks, node locations) match the .md file
         source = "\n" * (start - 1) + code
+        failure = None
         try:
             exec(compile(source, str(path), "exec"), namespace)
         except Exception as exc:  # noqa: BLE001 - report any failure with its place in the docs
             tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-            pytest.fail(f"{label}: the python block starting at line {start} failed with "
-                        f"{type(exc).__name__}: {exc}\n\n{tb}", pytrace=False)
+            failure = (f"{label}: the python block starting at line {start} failed with "
+                       f"{type(exc).__name__}: {exc}\n\n{tb}")
+        if failure:
+            pytest.fail(failure, pytrace=False)
 
 
 PAGES = sorted(DOCS.rglob("*.md"))
@@ -64,8 +70,15 @@ PAGES = sorted(DOCS.rglob("*.md"))
 @pytest.mark.parametrize("path", PAGES, ids=[str(p.relative_to(DOCS)) for p in PAGES])
 def test_doc_page(path, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # a page that writes a file by mistake writes it here
-    with tc.config.change():     # flags a page sets do not leak into other tests
-        run_page(path, f"docs/{path.relative_to(DOCS)}")
+    ops_before, handled_before = dict(OPS), dict(HANDLED)
+    try:
+        with tc.config.change():     # flags a page sets do not leak into other tests
+            run_page(path, f"docs/{path.relative_to(DOCS)}")
+    finally:  # nor do ops or NumPy functions a page registers (docs/developer/ops.md does)
+        OPS.clear()
+        OPS.update(ops_before)
+        HANDLED.clear()
+        HANDLED.update(handled_before)
 
 
 def test_pages_found():
@@ -92,7 +105,8 @@ def test_code_blocks_extraction():
     text = "\n".join([
         "# title",
         "```python",
-        "x = 1",
+        "def f():",
+        "    return 1",
         "```",
         "```text",
         "not run",
@@ -107,7 +121,8 @@ def test_code_blocks_extraction():
     ])
     blocks = code_blocks(text)
     assert [(lang, start) for lang, start, _ in blocks] == \
-        [("python", 3), ("text", 6), ("console", 9), ("python", 13)]
+        [("python", 3), ("text", 7), ("console", 10), ("python", 14)]
+    assert blocks[0][2] == "def f():\n    return 1\n"
     assert blocks[3][2] == "y = x + 1\n"
 
 

@@ -252,3 +252,14 @@ def test_function_name_appears_in_errors():
     f = tc.function([x], x + 1, name="my_fn")
     with pytest.raises(TypeError, match="my_fn"):
         f()
+
+
+def test_constant_array_output_is_owned_by_caller():
+    x = tc.dvector("x")
+    f = tc.function([x], [x * 1, np.arange(3.0), np.arange(4.0)[1:]])
+    _, c, v = f([1.0])
+    c[0] = 5.0                 # writeable, and not the graph's own constant
+    v[0] = 5.0
+    _, c2, v2 = f([1.0])
+    np.testing.assert_array_equal(c2, [0, 1, 2])
+    np.testing.assert_array_equal(v2, [1, 2, 3])

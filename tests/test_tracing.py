@@ -658,3 +658,181 @@ def test_no_write_back_when_argument_is_rebound_not_mutated():
     f(x)
     np.testing.assert_array_equal(x, [0, 0])
     assert not f.programs[0].writebacks
+
+
+def test_negative_static_argnums_with_keyword_call():
+    @tc.compile(static_argnums=-1)
+    def f(x, axis):
+        return x.sum(axis=axis)
+    x = np.arange(6.0).reshape(2, 3)
+    np.testing.assert_array_equal(f(x, axis=1), x.sum(axis=1))
+    np.testing.assert_array_equal(f(x, 0), x.sum(axis=0))
+
+
+def test_mutated_argument_overlapping_another_argument_raises():
+    @tc.compile
+    def f(a, b):
+        a += 1
+        return b * 1
+    base = np.zeros(4)
+    with pytest.raises(ValueError, match="shares memory"):
+        f(base, base[1:])          # NumPy would show the change through b
+    np.testing.assert_array_equal(base, 0)
+    even_odd = np.zeros(6)
+    np.testing.assert_array_equal(f(even_odd[::2], even_odd[1::2]), [0, 0, 0])  # disjoint views
+    np.testing.assert_array_equal(even_odd, [1, 0, 1, 0, 1, 0])
+
+
+def test_compiled_method_inlined_into_another_compiled_function():
+    class Model:
+        scale = 3.0
+
+        @tc.compile
+        def apply(self, x):
+            return x * self.scale
+
+    m = Model()
+
+    @tc.compile
+    def outer(x):
+        return m.apply(x) + 1
+    np.testing.assert_array_equal(outer(np.ones(2)), [4, 4])
+    assert len(Model.apply.programs) == 0
+
+
+def view_cases():
+    def reversed_view(x):
+        x[::-1][0] = 5
+        return x * 1
+
+    def fancy_index_is_a_copy(x):
+        x[[0, 1]][0] = 5       # NumPy writes into a temporary copy
+        return x * 1
+
+    def newaxis_view(x):
+        v = x[None]
+        v[0, 1] = 7
+        return x * 1
+
+    def column_view_iadd(m):
+        v = m[:, None]
+        v[1] += 3
+        return m * 1
+
+    def swapaxes_view(m):
+        v = np.swapaxes(m, 0, 1)
+        v[0] = -1
+        return m * 1
+
+    def row_view_ellipsis(m):
+        v = m[1]
+        v[...] = 9
+        return m * 1
+
+    def row_view_after_base_write(m):
+        v = m[1]
+        m[1, 0] = 4
+        return v * 1
+
+    def column_view_after_base_iadd(m):
+        v = m[:, 0]
+        m += 1
+        return v * 1
+
+    def swap_via_tuple_assign(x):
+        x[0], x[1] = x[1], x[0]
+        return x * 1
+
+    def alias_name_iadd(x):
+        y = x
+        y += 1
+        return x * 1
+
+    def scalar_element_iadd_is_a_copy(x):
+        s = x[0]
+        s += 10
+        return x * 1, s
+
+    def view_then_base_write(x):
+        v = x[1:3]
+        v *= 2
+        x[2] = 100
+        return v * 1
+
+    def assign_reversed_self(x):
+        x[:] = x[::-1]
+        return x * 1
+
+    def ufunc_out_argument(x):
+        np.add(x, 1, out=x)
+        np.multiply(x[1:], 2, out=x[1:])
+        return x * 1
+
+    def transpose_self_add(m):
+        v = m.T
+        v += v
+        return m * 1
+
+    def expand_dims_view(x):
+        v = np.expand_dims(x, 0)
+        v[0, 0] = 11
+        return x * 1
+
+    def squeeze_view(r):
+        v = np.squeeze(r)
+        v[0] = 11
+        return r * 1
+
+    def masked_iadd(x):
+        x[x > 0] += 1
+        return x * 1
+
+    def int_array_2d_index_set(x):
+        x[np.array([[0, 0], [1, 1]])] = np.array([1.0, 2.0])
+        return x * 1
+    x, m = np.arange(4.0) - 1, np.arange(6.0).reshape(2, 3)
+    return [(f, a) for f, a in [
+        (reversed_view, x), (fancy_index_is_a_copy, x), (newaxis_view, x), (column_view_iadd, m),
+        (swapaxes_view, m), (row_view_ellipsis, m), (row_view_after_base_write, m),
+        (column_view_after_base_iadd, m), (swap_via_tuple_assign, x), (alias_name_iadd, x),
+        (scalar_element_iadd_is_a_copy, x), (view_then_base_write, x), (assign_reversed_self, x),
+        (ufunc_out_argument, x), (transpose_self_add, m[:, :2]), (expand_dims_view, x),
+        (squeeze_view, m[:1]), (masked_iadd, x), (int_array_2d_index_set, x)]]
+
+
+@pytest.mark.parametrize("fn,arg", view_cases(), ids=lambda c: getattr(c, "__name__", ""))
+def test_view_semantics_match_numpy(fn, arg):
+    got, expected, tc_args, np_args = run_both(fn, arg)
+    for g, e in zip(got if isinstance(got, tuple) else (got,),
+                    expected if isinstance(expected, tuple) else (expected,)):
+        assert_same(g, e)
+    assert_same(tc_args[0], np_args[0])
+
+
+def test_ellipsis_on_zero_d_array_is_a_view():
+    def f(a):
+        v = a[...]
+        v += 1
+        return a * 1, a[()] * 1
+    got, expected, tc_args, np_args = run_both(f, np.array(2.0))
+    for g, e in zip(got, expected):
+        assert_same(g, e)
+    assert_same(tc_args[0], np_args[0])
+
+    @tc.compile
+    def g(a):
+        a[...] += 1.5
+    with pytest.raises(TypeError, match="same_kind"):
+        g(np.array(1))
+
+
+def test_results_of_view_ops_on_intermediates_are_writeable_and_independent():
+    @tc.compile
+    def f(x):
+        e = np.exp(x)
+        return np.broadcast_to(e[:1], (3,) + x.shape[1:]), e.T, e.reshape(-1), e
+    outs = f(np.zeros((2, 2)))
+    for r in outs:
+        r[...] = 5.0            # each result is a writeable array of its own
+    np.testing.assert_array_equal(outs[3], np.full((2, 2), 5.0))
+    np.testing.assert_array_equal(f(np.zeros((2, 2)))[3], np.ones((2, 2)))

@@ -9,6 +9,11 @@
 """
 from .config import config
 from .function import CompiledFunction, Function
+from .grad import (GradientError, Lop, Rop, grad, hessian, jacobian, jvp, stop_gradient,
+                   value_and_grad, verify_grad, vjp)
+from . import opt
+from .opt import Mode
+from . import debug, profiling as profile  # tc.debug.print/breakpoint, tc.profile.report
 from .printing import debugprint
 from .symbolic import TYPED as _TYPED, matrix, scalar, tensor, tensor3, tensor4, vector
 from .trace.graph import Constant, Node, SourceLoc, Variable
@@ -25,7 +30,7 @@ globals().update(_TYPED)  # tc.ivector, tc.fmatrix, tc.dtensor4, ...
 __version__ = "0.1.0"
 
 
-def compile(fn=None, *, mode=None, static_argnums=(), static_argnames=(), name=None):
+def compile(fn=None, *, mode=None, static_argnums=(), static_argnames=(), name=None, profile=None):
     """Compile a NumPy function: trace it once per argument signature, then run the graph.
 
     Usable as ``@tc.compile`` or ``@tc.compile(static_argnums=1)``. The signature
@@ -42,12 +47,12 @@ def compile(fn=None, *, mode=None, static_argnums=(), static_argnames=(), name=N
     array([5.])
     """
     if fn is None:
-        return lambda f: CompiledFunction(f, mode, static_argnums, static_argnames, name)
-    return CompiledFunction(fn, mode, static_argnums, static_argnames, name)
+        return lambda f: CompiledFunction(f, mode, static_argnums, static_argnames, name, profile)
+    return CompiledFunction(fn, mode, static_argnums, static_argnames, name, profile)
 
 
 def function(inputs, outputs, updates=None, givens=None, mode=None, name=None,
-             on_unused_input="raise", allow_input_downcast=False):
+             on_unused_input="raise", allow_input_downcast=False, profile=None):
     """Compile symbolic `outputs` as a function of symbolic `inputs` (Theano style).
 
     Parameters
@@ -70,7 +75,8 @@ def function(inputs, outputs, updates=None, givens=None, mode=None, name=None,
     >>> f(2, 3)
     np.float64(5.0)
     """
-    return Function(inputs, outputs, updates, givens, mode, name, on_unused_input, allow_input_downcast)
+    return Function(inputs, outputs, updates, givens, mode, name, on_unused_input, allow_input_downcast,
+                    profile)
 
 
 def shared(value, name=None, borrow=False, broadcastable=None):

@@ -62,6 +62,34 @@ def _positive_int(value):
     return n
 
 
+def _positive_float(value):
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"expected a positive number, got {value!r}") from None
+    if not x > 0:
+        raise ConfigError(f"expected a positive number, got {value!r}")
+    return x
+
+
+def _nonneg_int(value):
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"expected a non-negative integer, got {value!r}") from None
+    if n < 0:
+        raise ConfigError(f"expected a non-negative integer, got {value!r}")
+    return n
+
+
+def _byte_size(value):
+    """A size in bytes: an integer, or with a K/M/G suffix ('500M', '2G')."""
+    match = re.fullmatch(r"\s*(\d+)\s*([kKmMgG]?)[bB]?\s*", str(value))
+    if not match:
+        raise ConfigError(f"expected a size in bytes such as 1000000, '500M' or '2G', got {value!r}")
+    return int(match.group(1)) * 1024 ** " kmg".index(match.group(2).lower() or " ")
+
+
 # name: (default, parser, help)
 FLAGS = {
     "floatX": ("float64", _choice("float64", "float32", "float16"),
@@ -74,6 +102,23 @@ FLAGS = {
     "optimizer_excluding": ((), _names, "rewrites or tags to remove from the mode's optimizer"),
     "check_graph": (False, _bool, "verify graph types and invariants after every rewrite pass"),
     "retrace_warn": (10, _positive_int, "warn after this many traces of one function"),
+    # the C backend (tracec/cgen)
+    "cc": (os.environ.get("CC", "cc"), str, "C compiler of the C backend (none found: the NumPy interpreter runs)"),
+    "c_flags": ("-O3 -march=native -fno-math-errno -ffp-contract=off", str,
+                "optimization flags of generated C (never -ffast-math: it changes NaN/Inf results)"),
+    "c_threads": (0, _nonneg_int, "OpenMP threads of native kernels; 0: one per CPU core"),
+    "c_parallel_threshold": (200_000, _nonneg_int, "elements above which native kernels use threads"),
+    "cache_size_limit": ("2G", _byte_size, "on-disk cache size above which least recently used entries go"),
+    # debugging and profiling (tracec/debug.py, tracec/profiling.py)
+    "nan_is_error": (True, _bool, "DEBUG mode: a NaN in any node's output raises"),
+    "inf_is_error": (True, _bool, "DEBUG mode: an infinity in any node's output raises"),
+    "big_is_error": (False, _bool, "DEBUG mode: a value larger than big_threshold in magnitude raises"),
+    "big_threshold": (1e10, _positive_float, "DEBUG mode: what big_is_error counts as big"),
+    "debug_check_backend": (False, _bool, "run every node also on the NumPy reference and report the "
+                            "first node whose compiled output differs (meaningful with the C backend)"),
+    "disable_compile": (False, _bool, "tc.compile runs the original Python function untraced (for pdb)"),
+    "explain_retrace": (False, _bool, "log which argument's type changed when a function is traced again"),
+    "profile": (False, _bool, "profile every compiled function; tc.profile.report() runs at exit"),
 }
 
 

@@ -21,20 +21,40 @@ from .trace.tracer import leaf_type, trace
 MODES = ("FAST_RUN", "FAST_COMPILE", "DEBUG")
 
 
-def make_backend(program, mode):
-    """The executor for `program` under `mode` (the optimizer and C backend slot in here)."""
-    mode = mode or config.mode
+def make_backend(program, mode, profile=None, check=None):
+    """The executor for `program` under `mode` (the optimizer and C backend slot in here).
+
+    DEBUG runs node by node with NaN/Inf checks (tracec/debug.py); `profile` times
+    every node; ``tc.config.debug_check_backend`` (or `check`) compares every
+    node of the selected backend with the NumPy reference.
+    """
+    from .opt import as_mode, optimize
+    opt_mode = as_mode(mode)  # a mode name, a tc.Mode (with optimizer includes/excludes) or None
+    mode = opt_mode.name
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
     if mode == "DEBUG":
-        raise NotImplementedError("mode='DEBUG' (eager node-by-node execution with NaN/Inf checks) "
-                                  "is not built yet; use FAST_COMPILE or FAST_RUN")
+        from .debug import DebugInterpreter
+        return DebugInterpreter(program)
+    if config.debug_check_backend if check is None else check:
+        from .debug import CheckedBackend
+        return CheckedBackend(program, lambda p: make_backend(p, opt_mode, check=False))
+    from .profiling import phase
+    with phase("optimize"):  # timed when a profiled function is being compiled
+        program = optimize(program, opt_mode)
+    if profile is not None:
+        from .profiling import ProfilingInterpreter
+        return ProfilingInterpreter(program, profile)
     return Interpreter(program)
 
 
 def _may_alias(value, others):
     return isinstance(value, np.ndarray) and any(
         isinstance(o, np.ndarray) and np.may_share_memory(value, o) for o in others)
+
+
+def _read_only(value):
+    return isinstance(value, np.ndarray) and not value.flags.writeable
 
 
 def _as_result(value, var):
@@ -47,12 +67,24 @@ def _as_result(value, var):
 class Executable:
     """A Program bound to a backend; `run` does the whole call protocol."""
 
-    def __init__(self, program, mode):
+    def __init__(self, program, mode, profile=None):
         self.program = program
         self.mode = mode or config.mode
-        self.backend = make_backend(program, self.mode)
+        self.profile = profile
+        if profile is None:
+            self.backend = make_backend(program, self.mode)
+        else:
+            from .profiling import phase
+            profile.programs.append(program)
+            with phase("build", profile):
+                self.backend = make_backend(program, self.mode, profile)
 
     def run(self, input_values, write_targets=None):
+        if self.profile is not None:
+            return self.profile.timed_call(self._run, input_values, write_targets)
+        return self._run(input_values, write_targets)
+
+    def _run(self, input_values, write_targets=None):
         """Outputs for the explicit input values; applies write-backs and updates.
 
         `write_targets[i]` is the caller's array receiving the final value of
@@ -66,18 +98,20 @@ class Executable:
         protected = [v for v in input_values if isinstance(v, np.ndarray)] + shared_values
         results = []
         for value, var in zip(outs, program.outputs):
-            if _may_alias(value, protected + upd_vals + wb_vals + results):
-                value = value.copy()
+            if _may_alias(value, protected + upd_vals + wb_vals + results) or _read_only(value):
+                value = value.copy()  # read-only: a graph constant (or a view of one)
             results.append(value)
         targets = [write_targets[i] for i, _ in program.writebacks] if program.writebacks else []
         wb_vals = [v.copy() if _may_alias(v, targets) else v for v in wb_vals]
         for target, value in zip(targets, wb_vals):
             np.copyto(target, value, casting="unsafe")
+        stored = []
         for (sv, _), value in zip(program.updates, upd_vals):
             value = np.asarray(value, dtype=sv.leaf.dtype)
-            if _may_alias(value, protected + results + targets):
+            if _may_alias(value, protected + results + targets + stored) or _read_only(value):
                 value = value.copy()
             sv._value = value
+            stored.append(value)
         return [_as_result(v, var) for v, var in zip(results, program.outputs)]
 
 
@@ -85,7 +119,7 @@ class Function:
     """A function compiled from symbolic inputs and outputs (``tc.function``)."""
 
     def __init__(self, inputs, outputs, updates=None, givens=None, mode=None, name=None,
-                 on_unused_input="raise", allow_input_downcast=False):
+                 on_unused_input="raise", allow_input_downcast=False, profile=None):
         if on_unused_input not in ("raise", "warn", "ignore"):
             raise ValueError(f"on_unused_input must be 'raise', 'warn' or 'ignore', got {on_unused_input!r}")
         self.name = name or "<tc.function>"
@@ -107,7 +141,8 @@ class Function:
             out_vars, upd = replaced[:len(out_vars)], list(zip([s for s, _ in upd], replaced[len(out_vars):]))
         program = Program(in_vars, out_vars, upd, name=self.name)
         self._check_unused(program, on_unused_input)
-        self.executable = Executable(program, mode)
+        self.profile = _make_profile(self.name, profile)
+        self.executable = Executable(program, mode, self.profile)
         self.input_names = [v.name or f"input {i}" for i, v in enumerate(in_vars)]
 
     @property
@@ -128,12 +163,19 @@ class Function:
     def __call__(self, *args, **kwargs):
         program = self.program
         if kwargs:
-            args = list(args) + [None] * (len(program.inputs) - len(args))
+            missing = object()
+            args = list(args) + [missing] * (len(program.inputs) - len(args))
             for key, value in kwargs.items():
                 if key not in self.input_names:
                     raise TypeError(f"{self.name}: unexpected keyword argument {key!r}; inputs are "
                                     f"{self.input_names}")
+                if args[self.input_names.index(key)] is not missing:
+                    raise TypeError(f"{self.name}: got multiple values for input {key!r}")
                 args[self.input_names.index(key)] = value
+            absent = [n for n, a in zip(self.input_names, args) if a is missing]
+            if absent:
+                raise TypeError(f"{self.name} takes {len(program.inputs)} input(s) "
+                                f"({', '.join(self.input_names)}); missing: {', '.join(absent)}")
         if len(args) != len(program.inputs):
             raise TypeError(f"{self.name} takes {len(program.inputs)} input(s) "
                             f"({', '.join(self.input_names)}) but {len(args)} were given")
@@ -188,6 +230,33 @@ def _update_pairs(updates):
     return out
 
 
+def _overlap(a, b):
+    if not (isinstance(b, np.ndarray) and np.may_share_memory(a, b)):
+        return False
+    try:
+        return np.shares_memory(a, b, max_work=10_000)
+    except np.exceptions.TooHardError:
+        return True
+
+
+def _check_no_overlap(name, inputs, values, pos):
+    """A mutated argument must not share memory with another argument (a view of it):
+    the trace treats them as independent, so NumPy's answer could not be kept."""
+    for j, other in enumerate(values):
+        if j != pos and _overlap(values[pos], other):
+            raise ValueError(f"{name}: {inputs[pos].name} is modified in place and shares memory with "
+                             f"{inputs[j].name} (one is a view of the other); pass the same array "
+                             "object twice, or a .copy() of one of them")
+
+
+def _make_profile(name, profile):
+    """A Profile when asked for (profile=True), or by tc.config.profile when not said (None)."""
+    if profile or (profile is None and config.profile):
+        from .profiling import Profile
+        return Profile(name)
+    return None
+
+
 def _leaf_key(value):
     """The part of the signature one argument leaf contributes (cheap: runs every call)."""
     if isinstance(value, np.ndarray):
@@ -205,7 +274,7 @@ class CompiledFunction:
     the values of static arguments. Shapes are not part of it.
     """
 
-    def __init__(self, fn, mode=None, static_argnums=(), static_argnames=(), name=None):
+    def __init__(self, fn, mode=None, static_argnums=(), static_argnames=(), name=None, profile=None):
         if not callable(fn):
             raise TypeError(f"tc.compile needs a function, got {type(fn).__name__}")
         functools.update_wrapper(self, fn)
@@ -216,10 +285,19 @@ class CompiledFunction:
             else (static_argnums,)
         self.static_argnames = (static_argnames,) if isinstance(static_argnames, str) else tuple(static_argnames)
         try:
-            self._params = list(inspect.signature(fn).parameters)
+            params = inspect.signature(fn).parameters.values()
         except (TypeError, ValueError):
-            self._params = []
+            params = []
+        self._params = [p.name for p in params]
+        positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        # negative static_argnums count from the last positional parameter (from the last
+        # argument passed when the function takes *args or has no signature)
+        self._n_positional = None if not params or any(
+            p.kind == inspect.Parameter.VAR_POSITIONAL for p in params) else \
+            sum(p.kind in positional for p in params)
         self._cache = {}
+        self._profile_flag = profile
+        self.profile = _make_profile(self.name, profile)  # or made at the first trace under tc.config.profile
 
     def __get__(self, obj, objtype=None):
         # a method: the instance is a static argument (hashed, by identity unless it defines __hash__)
@@ -228,10 +306,12 @@ class CompiledFunction:
     def _split(self, args, kwargs):
         """Wrap static arguments so they go into the signature, not the trace."""
         n = len(args)
-        static_pos = {p % n for p in self.static_argnums if -n <= p < n} if n else set()
+        width = max(n, self._n_positional or 0)
+        resolved = {p % width for p in self.static_argnums if -width <= p < width} if width else set()
+        static_pos = {p for p in resolved if p < n}
         static_pos |= {i for i, p in enumerate(self._params[:n]) if p in self.static_argnames}
         static_names = set(self.static_argnames) | {
-            self._params[p] for p in self.static_argnums if 0 <= p < len(self._params)}
+            self._params[p] for p in resolved if p < len(self._params)}
         args = tuple(Static(a) if i in static_pos and not isinstance(a, Static) else a
                      for i, a in enumerate(args))
         kwargs = {k: Static(v) if k in static_names else v for k, v in kwargs.items()}
@@ -239,7 +319,7 @@ class CompiledFunction:
 
     def __call__(self, *args, **kwargs):
         from .trace.numpy_api import contains_tensor
-        if contains_tensor(list(args)) or contains_tensor(list(kwargs.values())):
+        if config.disable_compile or contains_tensor(list(args)) or contains_tensor(list(kwargs.values())):
             args = [a.value if isinstance(a, Static) else a for a in args]
             return self.fn(*args, **kwargs)  # called while tracing another function: inline
         args, kwargs = self._split(args, kwargs)
@@ -255,7 +335,7 @@ class CompiledFunction:
         if entry is None:
             paths = [self._pretty(p) for p in leaf_paths(treedef, "args")]
             types = tuple(leaf_type(leaf, f"{self.name}: {p}") for leaf, p in zip(leaves, paths))
-            entry = self._trace(args, kwargs, types, alias, paths)
+            entry = self._trace(args, kwargs, types, alias, paths, key)
             self._cache[key] = entry
         traced, executable = entry
         values = [leaves[i] for i in traced.input_leaf_index]
@@ -266,6 +346,7 @@ class CompiledFunction:
                 if not values[pos].flags.writeable:
                     raise ValueError(f"{self.name}: {traced.program.inputs[pos].name} is modified in "
                                      "place by the function but the array passed is read-only")
+                _check_no_overlap(self.name, traced.program.inputs, values, pos)
         results = executable.run(values, targets)
         out_leaves, it = [], iter(results)
         n = len(results) + len(traced.output_statics)
@@ -292,12 +373,20 @@ class CompiledFunction:
             return key.strip("'\"") + tail
         return path
 
-    def _trace(self, args, kwargs, types, alias, names):
-        traced = trace(self.fn, args, kwargs, types, alias, names, self.name)
+    def _trace(self, args, kwargs, types, alias, names, key=None):
+        from .debug import note_retrace
+        from .profiling import phase
+        self.profile = self.profile or _make_profile(self.name, self._profile_flag)
+        why = note_retrace(self, list(self._cache), key) if self._cache and key is not None else None
+        with phase("trace", self.profile):
+            traced = trace(self.fn, args, kwargs, types, alias, names, self.name)
+        if self.profile is not None:
+            self.profile.traces += 1
         if len(self._cache) + 1 >= config.retrace_warn:
             warnings.warn(f"{self.name} has been traced {len(self._cache) + 1} times (once per new "
-                          "argument dtype/rank/size-1 pattern or static value)", stacklevel=4)
-        return traced, Executable(traced.program, self.mode)
+                          "argument dtype/rank/size-1 pattern or static value)"
+                          + (f"; this time because {why}" if why else ""), stacklevel=3)
+        return traced, Executable(traced.program, self.mode, self.profile)
 
     @property
     def programs(self):

@@ -6,13 +6,16 @@ shape, and so must every argument the function modified in place. Each op
 that appears in a traced program is added to `SEEN_OPS`, which
 `test_coverage.py` compares with the op table.
 """
+import contextlib
 import copy
 import os
+import warnings
 
 import numpy as np
 import pytest
 
 import tracec as tc
+from tracec.trace import interp
 from tracec.trace.graph import toposort
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -101,6 +104,36 @@ def ops_of(compiled):
     return {node.op.name for program in compiled.programs for node in toposort(program.roots())}
 
 
+@contextlib.contextmanager
+def quiet():
+    """No floating-point warnings (domain edges, ddof >= n): NumPy and tracec must agree anyway."""
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        yield
+
+
+@contextlib.contextmanager
+def checked_nodes():
+    """While active, every node the interpreter runs must honour its type's broadcastable
+    pattern: a dimension the type rule calls broadcastable has length 1 in the value."""
+    original = interp.run_node
+
+    def run_node(node, values):
+        outs = original(node, values)
+        for var, out in zip(node.outputs, outs):
+            shape = np.shape(out)
+            assert len(shape) == var.ndim, f"{node.op.name}: {len(shape)}-d value for type {var.type}"
+            wrong = [a for a, (b, s) in enumerate(zip(var.broadcastable, shape)) if b and s != 1]
+            assert not wrong, (f"{node.op.name}: the type rule says {var.type.short()} (dims {wrong} "
+                               f"broadcastable) but the value has shape {shape}; params {dict(node.params)}")
+        return outs
+    interp.run_node = run_node
+    try:
+        yield
+    finally:
+        interp.run_node = original
+
+
 def _copy_args(args):
     return copy.deepcopy(args)
 
@@ -114,13 +147,13 @@ def check(fn, *args, static_argnums=(), rtol=None, atol=None, values=True, expec
     Returns the compiled function of the default mode.
     """
     np_args, np_kwargs = _copy_args(args), _copy_args(kwargs)
-    with np.errstate(all="ignore"):
+    with quiet():
         expected = fn(*np_args, **np_kwargs)
     results, first = [], None
     for mode in MODES:
         compiled = tc.compile(fn, mode=mode, static_argnums=static_argnums)
         tc_args, tc_kwargs = _copy_args(args), _copy_args(kwargs)
-        with np.errstate(all="ignore"):
+        with quiet(), checked_nodes():
             got = compiled(*tc_args, **tc_kwargs)
         record(compiled)
         label = f"mode={mode or 'default'}"
@@ -137,7 +170,7 @@ def check(fn, *args, static_argnums=(), rtol=None, atol=None, values=True, expec
 
 def check_raises(exc, fn, *args, static_argnums=(), match=None, **kwargs):
     """NumPy raises `exc` for `fn(*args)`, and so does the compiled function (tracing or running)."""
-    with np.errstate(all="ignore"):
+    with quiet():
         with pytest.raises(exc):
             fn(*_copy_args(args), **_copy_args(kwargs))
         compiled = tc.compile(fn, static_argnums=static_argnums)
@@ -148,8 +181,23 @@ def check_raises(exc, fn, *args, static_argnums=(), match=None, **kwargs):
 def numpy_raises(fn, *args, **kwargs):
     """The exception NumPy raises for fn(*args), or None."""
     try:
-        with np.errstate(all="ignore"):
+        with quiet():
             fn(*_copy_args(args), **_copy_args(kwargs))
     except Exception as exc:  # noqa: BLE001
         return exc
     return None
+
+
+def builtin_class(exc):
+    """The first built-in exception class of `exc` (NumPy's UFuncTypeError -> TypeError)."""
+    return next(cls for cls in type(exc).__mro__ if cls.__module__ == "builtins")
+
+
+def check_same_error(fn, *args, **kwargs):
+    """If NumPy raises for fn(*args), the compiled function raises the same (built-in) class
+    and True is returned; otherwise nothing is checked and False is returned."""
+    err = numpy_raises(fn, *args, **kwargs)
+    if err is None:
+        return False
+    check_raises(builtin_class(err), fn, *args, **kwargs)
+    return True

@@ -88,3 +88,11 @@ def ifelse(condition, then_branch, else_branch, name=None):
                                {"info": info}, loc=loc)
     outs = [Tensor(v) for v in node.outputs]
     return outs[0] if single else outs
+
+
+def _attach_grad():
+    from .control_grad import ifelse_grad
+    ifelse_op.grad = ifelse_grad
+
+
+_attach_grad()

@@ -33,8 +33,10 @@ def implements(*funcs):
 def array_function(func, args, kwargs):
     impl = HANDLED.get(func)
     if impl is None:
+        module = getattr(func, "__module__", None) or "numpy"
+        qualified = "np" + module[len("numpy"):] if module.startswith("numpy") else module
         raise NotImplementedError(
-            f"np.{func.__name__} is not supported on traced arrays yet; the supported NumPy "
+            f"{qualified}.{func.__name__} is not supported on traced arrays yet; the supported NumPy "
             f"functions are listed by `python -m tracec numpy`")
     return impl(*args, **kwargs)
 
@@ -92,6 +94,10 @@ def _where_built(t):
 
 
 # -- ufuncs ---------------------------------------------------------------------
+_BOOL_CLOSED = {np.bitwise_and, np.bitwise_or, np.bitwise_xor, np.equal, np.not_equal, np.less,
+                np.less_equal, np.greater, np.greater_equal}  # Python bool ops that stay bool
+
+
 def ufunc_call(ufunc, *args, operator=False, dtype=None):
     """Apply a NumPy ufunc to traced operands.
 
@@ -104,6 +110,10 @@ def ufunc_call(ufunc, *args, operator=False, dtype=None):
     tensors = [as_tensor(a) for a in args]
     if dtype is not None:
         tensors = [astype(t, dtype) for t in tensors]
+    if operator and ufunc not in _BOOL_CLOSED and builtins.all(t.type.weak and t.dtype == np.bool_
+                                                               for t in tensors):
+        # Python arithmetic on bools gives ints (True + True == 2): weak bool + 0 is a weak int
+        tensors = [Tensor(UFUNC_OPS[np.add](t.variable, Constant(0))) for t in tensors]
     outs = op(*[t.variable for t in tensors])
     outs = outs if isinstance(outs, tuple) else (outs,)
     if not operator:
@@ -134,17 +144,22 @@ _UFUNC_REDUCE = {np.add: "sum", np.multiply: "prod", np.maximum: "max", np.minim
 def array_ufunc(ufunc, method, inputs, kwargs):
     out = kwargs.pop("out", None)
     dtype = kwargs.pop("dtype", None)
+    # NumPy hands reduce/accumulate's axis (default 0) and keepdims over as keywords
+    axis = kwargs.pop("axis", 0) if method in ("reduce", "accumulate") else None
+    keepdims = kwargs.pop("keepdims", False) if method == "reduce" else False
     if kwargs:
         raise NotImplementedError(f"np.{ufunc.__name__}: keyword(s) {sorted(kwargs)} are not "
                                   "supported on traced arrays")
     if method == "__call__":
         result = matmul(*inputs) if ufunc is np.matmul else ufunc_call(ufunc, *inputs, dtype=dtype)
     elif method == "reduce" and ufunc in _UFUNC_REDUCE:
-        a, axis = inputs[0], (inputs[1] if len(inputs) > 1 else 0)
-        result = REDUCERS[_UFUNC_REDUCE[ufunc]](a, axis=axis)
+        name = _UFUNC_REDUCE[ufunc]
+        if dtype is not None and name not in ("sum", "prod"):
+            raise NotImplementedError(f"np.{ufunc.__name__}.reduce: dtype= is not supported on traced arrays")
+        extra = {"dtype": dtype} if dtype is not None else {}
+        result = REDUCERS[name](inputs[0], axis=axis, keepdims=keepdims, **extra)
     elif method == "accumulate" and ufunc in (np.add, np.multiply):
-        a, axis = inputs[0], (inputs[1] if len(inputs) > 1 else 0)
-        result = (cumsum if ufunc is np.add else cumprod)(a, axis=axis, dtype=dtype)
+        result = (cumsum if ufunc is np.add else cumprod)(inputs[0], axis=axis, dtype=dtype)
     elif method == "at" and ufunc is np.add:
         target, key, values = inputs
         _assign_at(target, key, values, mode="add")
@@ -171,6 +186,8 @@ def _index_item(k):
         raise NotImplementedError("indexing with a Python bool (x[True]) is not supported")
     if isinstance(k, (numbers.Integral, np.integer)):
         return int(k)
+    if isinstance(k, (list, tuple)) and not contains_tensor(k) and np.size(k) == 0:
+        return as_tensor(np.asarray(k, dtype=np.intp))  # x[[]]: NumPy takes an empty list as integers
     if isinstance(k, (Tensor, list, tuple, np.ndarray)):
         return as_tensor(k)
     raise IndexError("only integers, slices (`:`), ellipsis (`...`), numpy.newaxis (`None`) and "
@@ -225,7 +242,9 @@ def getitem(x, key):
     spec, dyn = parse_key(key, x.ndim)
     out = ops.OPS["getitem"](x.variable, *dyn, spec=spec)
     basic = builtins.all(e[0] in ("int", "slice", "newaxis") for e in spec)
-    if not basic or (out.ndim == 0 and builtins.all(e[0] == "int" for e in spec)):
+    # NumPy gives a scalar only for all-integer keys; x[...] (also on a 0-d array) is a view
+    has_ellipsis = builtins.any(k is Ellipsis for k in (key if isinstance(key, tuple) else (key,)))
+    if not basic or (out.ndim == 0 and not has_ellipsis and builtins.all(e[0] == "int" for e in spec)):
         return Tensor(out)  # a copy in NumPy (advanced indexing) or a scalar
     view = View(x, lambda b: ops.OPS["getitem"](b, *dyn, spec=spec),
                 lambda b, new: ops.OPS["setitem"](b, new, *dyn, spec=spec, mode="set"), "slicing")
@@ -265,7 +284,8 @@ def take(a, indices, axis=None, out=None, mode=None):
 
 @implements(np.nonzero)
 def nonzero(a):
-    return _wrap(ops.OPS["nonzero"](as_tensor(a).variable))
+    outs = ops.OPS["nonzero"](as_tensor(a).variable)
+    return _wrap(outs if isinstance(outs, tuple) else (outs,))  # a tuple also for 1-d input
 
 
 # -- reductions --------------------------------------------------------------------

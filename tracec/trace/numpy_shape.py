@@ -8,11 +8,13 @@ import builtins
 import contextlib
 import functools
 import operator
+import os
+import sys
 import threading
 
 import numpy as np
 
-from . import ops
+from . import context, ops
 from .graph import Constant
 from .ops.reduce import normalize_axes
 from .tensor import Tensor, View
@@ -56,12 +58,12 @@ def _view(base, out, what, rebuild=None, write=None):
 
 
 @implements(np.reshape)
-def reshape(a, *shape, order="C", newshape=None, copy=None):
+def reshape(a, *dims, shape=None, order="C", newshape=None, copy=None):
     a = as_tensor(a)
     if order != "C":
         raise NotImplementedError(f"reshape with order={order!r}: only C order is supported")
-    if newshape is not None:
-        shape = (newshape,)
+    given = shape if shape is not None else newshape  # np.reshape(a, shape=...) (newshape: NumPy < 2.1)
+    shape = dims if given is None else (given,)
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
     dims = _shape_vars(shape, "reshape")
@@ -158,6 +160,10 @@ def _joined(name, arrays, dtype):
     if not tensors:
         raise ValueError("need at least one array to concatenate")
     if dtype is not None:
+        bad = [t.dtype for t in tensors if not np.can_cast(t.dtype, dtype, "same_kind")]
+        if bad:
+            raise TypeError(f"np.{name}: cannot cast array data from {bad[0]} to {np.dtype(dtype)} "
+                            "according to the rule 'same_kind'")
         tensors = [astype(t, dtype) for t in tensors]
     return tensors
 
@@ -256,8 +262,9 @@ def flipud(m):
 @implements(np.roll)
 def roll(a, shift, axis=None):
     a = as_tensor(a)
-    axis = None if axis is None else (normalize_axes(axis, a.ndim) if isinstance(axis, (tuple, list))
-                                      else normalize_axes(axis, a.ndim)[0])
+    # tuple axes pair with tuple shifts in order, and may repeat: normalize each, don't sort
+    axis = None if axis is None else (tuple(normalize_axes(x, a.ndim)[0] for x in axis)
+                                      if isinstance(axis, (tuple, list)) else normalize_axes(axis, a.ndim)[0])
     return Tensor(ops.OPS["roll"](a.variable, as_tensor(shift).variable, axis=axis))
 
 
@@ -381,12 +388,23 @@ _patch_depth = 0
 def _dispatching(name):
     original, traced = _ORIGINALS[name], _CREATION[name]
 
+    buffer = name in _BUFFERS
+
     @functools.wraps(original)
     def create(*args, **kwargs):
         if contains_tensor(args) or builtins.any(contains_tensor(v) for v in kwargs.values()):
             return traced(*args, **kwargs)
+        if buffer and kwargs.get("like") is None and context.current() is not None \
+                and not sys._getframe(1).f_code.co_filename.startswith(_PACKAGE_DIR):
+            return traced(*args, **kwargs)  # a buffer the user's traced code may fill with traced values
         return original(*args, **kwargs)
     return create
+
+
+# allocations made while tracing are traced even with concrete sizes: the
+# idiom `out = np.zeros((3, 3)); out[i] = traced_value` must work
+_BUFFERS = ("zeros", "ones", "empty", "full")
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
 
 _PATCHED = {name: _dispatching(name) for name in _CREATION}

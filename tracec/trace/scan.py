@@ -331,3 +331,11 @@ def foldl(fn, sequences, outputs_info, non_sequences=None, name=None):
 def foldr(fn, sequences, outputs_info, non_sequences=None, name=None):
     """Right fold: ``reduce`` from the last element."""
     return reduce(fn, sequences, outputs_info, non_sequences, go_backwards=True, name=name or "foldr")
+
+
+def _attach_grad():
+    from .control_grad import scan_grad
+    scan_op.grad = scan_grad
+
+
+_attach_grad()

@@ -78,7 +78,7 @@ class SharedVariable(Tensor):
     def set_value(self, value, borrow=False):
         """Replace the value; the dtype and number of dimensions are fixed."""
         what = f"set_value of shared variable {self._label()}"
-        arr = self._leaf.type.check_value(value, what)
+        arr = self._leaf.type.check_value(value, what, allow_downcast=None)
         if not borrow and (arr is value or (isinstance(value, np.ndarray) and np.shares_memory(arr, value))):
             arr = arr.copy()
         self._value = arr

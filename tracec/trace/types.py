@@ -75,9 +75,11 @@ class TensorType:
         """Convert `value` for an input of this type, or raise naming `what`.
 
         Safe casts happen silently; an unsafe one raises TypeError unless
-        `allow_downcast`. Python scalars and lists are accepted when their
+        `allow_downcast` (None: like False, for callers that offer no such
+        option, so the message does not suggest it). Python scalars and lists are accepted when their
         values survive the conversion exactly.
         """
+        hint = "" if allow_downcast is None else " or allow_input_downcast=True"
         if isinstance(value, (str, bytes)) or value is None:
             raise TypeError(f"{what}: expected a {self.short()} array, got {type(value).__name__} {value!r}")
         if isinstance(value, np.ndarray):
@@ -96,7 +98,7 @@ class TensorType:
                     exact = converted.shape == arr.shape and np.array_equal(converted, arr, equal_nan=True)
                 if not exact:
                     raise TypeError(f"{what}: the value {value!r} does not convert exactly to {self.dtype}; "
-                                    f"pass an array of dtype {self.dtype} or allow_input_downcast=True")
+                                    f"pass an array of dtype {self.dtype}{hint}")
                 arr = converted
         if arr.dtype.kind in "OSUV":
             raise TypeError(f"{what}: expected a {self.short()} array, got an array of dtype {arr.dtype}")
@@ -107,7 +109,7 @@ class TensorType:
             if not (allow_downcast or np.can_cast(arr.dtype, self.dtype, "safe")):
                 raise TypeError(f"{what}: expected dtype {self.dtype}, got {arr.dtype}; casting "
                                 f"{arr.dtype} to {self.dtype} may lose information. Pass "
-                                f"x.astype({self.dtype.name!r}) or allow_input_downcast=True")
+                                f"x.astype({self.dtype.name!r}){hint}")
             arr = arr.astype(self.dtype)
         for axis, (b, size) in enumerate(zip(self.broadcastable, arr.shape)):
             if b and size != 1:

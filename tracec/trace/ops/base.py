@@ -23,11 +23,12 @@ class Params(dict):
 def with_context(exc, message):
     """A copy of `exc` (same class when possible) whose text starts with `message`."""
     text = f"{message}: {exc}" if str(exc) else message
-    try:
-        new = type(exc)(text)
-    except Exception:
-        new = RuntimeError(text)
-    return new
+    for cls in type(exc).__mro__:  # e.g. NumPy's UFuncTypeError needs extra args: use TypeError
+        try:
+            return cls(text)
+        except Exception:
+            continue
+    return RuntimeError(text)
 
 
 class Op:

@@ -1,0 +1,105 @@
+"""Gradients through loops: backpropagation through time for scan, and ifelse,
+checked with central finite differences (tc.verify_grad) and hand-written loops."""
+import numpy as np
+import pytest
+
+import tracec as tc
+
+RNG = np.random.default_rng(1)
+
+
+def rnn_cost(xs, h0, W, U):
+    hs, _ = tc.scan(lambda x, h: np.tanh(x @ W + h @ U), sequences=xs, outputs_info=h0)
+    return (hs ** 2).sum() + hs[-1].sum()
+
+
+def test_rnn_bptt_matches_finite_differences():
+    args = [RNG.standard_normal((5, 3)) * 0.5, RNG.standard_normal(4) * 0.1,
+            RNG.standard_normal((3, 4)) * 0.5, RNG.standard_normal((4, 4)) * 0.5]
+    tc.verify_grad(rnn_cost, args, rng=0)
+
+
+def test_bptt_equals_gradient_of_unrolled_loop():
+    def unrolled(xs, h0, W, U):
+        h, total = h0, 0.0
+        for t in range(5):
+            h = np.tanh(xs[t] @ W + h @ U)
+            total = total + (h ** 2).sum()
+        return total + h.sum()
+
+    args = [RNG.standard_normal((5, 3)) * 0.5, RNG.standard_normal(4) * 0.1,
+            RNG.standard_normal((3, 4)) * 0.5, RNG.standard_normal((4, 4)) * 0.5]
+    looped = tc.grad(rnn_cost, argnums=(0, 1, 2, 3))(*args)
+    reference = tc.grad(unrolled, argnums=(0, 1, 2, 3))(*args)
+    for a, b in zip(looped, reference):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_sequence_taps_plain_outputs_and_go_backwards():
+    def cost(x, w):
+        (acc, sq), _ = tc.scan(lambda a, b, c, prev: [prev * w + a * c - b, (a - c) ** 2],
+                               sequences=dict(input=x, taps=[-1, 0, 2]),
+                               outputs_info=[np.float64(0.5), None], go_backwards=True)
+        return (acc * acc).sum() + sq.sum() * w
+
+    tc.verify_grad(cost, [RNG.standard_normal(7), np.float64(0.7)], rng=1)
+
+
+def test_until_loop_gradient_uses_recorded_trip_count():
+    def cost(x0, rate):
+        vals, _ = tc.scan(lambda v: (v * rate, tc.until(v * rate > 10.0)), outputs_info=x0, n_steps=50)
+        return vals.sum()
+
+    # 1.3 * 1.5**k passes 10 at k=6: six steps are stored and differentiated
+    tc.verify_grad(cost, [np.float64(1.3), np.float64(1.5)], rng=2)
+    value_and_grad = tc.value_and_grad(cost, argnums=(0, 1))
+    value, (g_x0, g_rate) = value_and_grad(1.3, 1.5)
+    steps = [1.3 * 1.5 ** k for k in range(1, 7)]
+    assert np.isclose(value, sum(steps))
+    assert np.isclose(g_x0, sum(1.5 ** k for k in range(1, 7)))
+
+
+def test_truncate_gradient_stops_after_k_steps():
+    x = tc.dvector("x")
+    h0 = tc.dscalar("h0")
+    hs, _ = tc.scan(lambda v, h: h + v, sequences=x, outputs_info=h0, truncate_gradient=2)
+    g_x, g_h0 = tc.grad(hs[-1], [x, h0])
+    gx, gh = tc.function([x, h0], [g_x, g_h0])(np.arange(5.0), 0.0)
+    np.testing.assert_allclose(gx, [0, 0, 0, 1, 1])  # only the last two steps are back-propagated
+    assert gh == 0.0
+
+
+def test_captured_values_and_second_order():
+    w = tc.dscalar("w")
+    x = tc.dvector("x")
+    out, _ = tc.scan(lambda v, h: h * w + v, sequences=x, outputs_info=np.float64(0))
+    cost = out[-1]
+    (gw,) = tc.grad(cost, [w])
+    (gww,) = tc.grad(gw, [w])
+    f = tc.function([x, w], [cost, gw, gww])
+    xv, wv = np.array([1.0, 2.0, 3.0]), 0.5
+    c, g1, g2 = f(xv, wv)
+    # cost = x0 w^2 + x1 w + x2
+    assert np.isclose(c, xv[0] * wv ** 2 + xv[1] * wv + xv[2])
+    assert np.isclose(g1, 2 * xv[0] * wv + xv[1])
+    assert np.isclose(g2, 2 * xv[0])
+
+
+def test_multi_tap_outputs_gradient_is_not_built_yet():
+    x0 = tc.dvector("x0")
+    fib, _ = tc.scan(lambda a, b: a + b, outputs_info=dict(initial=x0, taps=[-2, -1]), n_steps=4)
+    with pytest.raises(NotImplementedError, match="taps further back"):
+        tc.grad(fib.sum(), [x0])
+
+
+def test_ifelse_gradient_follows_the_taken_branch():
+    def cost(a, b):
+        return tc.ifelse(a < b, a * a * b, np.sin(a) + b)
+
+    for a, b in ((0.5, 2.0), (3.0, 1.0)):
+        tc.verify_grad(cost, [np.float64(a), np.float64(b)], rng=3)
+    a, b = tc.dscalar("a"), tc.dscalar("b")
+    ga, gb = tc.grad(tc.ifelse(a < b, a * a * b, np.sin(a) + b), [a, b])
+    f = tc.function([a, b], [ga, gb])
+    np.testing.assert_allclose(f(0.5, 2.0), [2 * 0.5 * 2.0, 0.25])
+    np.testing.assert_allclose(f(3.0, 1.0), [np.cos(3.0), 1.0])

@@ -1,0 +1,46 @@
+/* The fixed C ABI between the tracec runtime (tracec/cgen/_runtime.pyx) and the
+ * per-graph modules it loads with dlopen. Plain C: no Python or NumPy headers.
+ *
+ * A module exports
+ *     const char tc_kernel_signature[];   e.g. "float64,float64->float64"
+ *     int tc_kernel(const tc_array *args, int nargs, const int64_t *shape, int ndim, tc_ctx *ctx);
+ * args holds the inputs, then the outputs (C-contiguous, of `shape`). The runtime
+ * has checked dtypes, ranks and broadcasting before the call; the kernel still
+ * refuses a wrong argument count. It returns 0, or an error code with
+ * ctx->message filled.
+ */
+#ifndef TC_ABI_H
+#define TC_ABI_H
+#include <stdint.h>
+
+#define TC_MAX_NDIM 64
+
+typedef struct {
+    char *data;
+    const int64_t *shape;
+    const int64_t *strides;   /* in bytes; may be 0 or negative */
+    int32_t ndim;
+    int32_t dtype;            /* TC_DTYPE(kind, itemsize) */
+} tc_array;
+
+typedef struct {
+    int32_t nthreads;              /* threads for large arrays */
+    int32_t status;                /* bits: TC_FPE_* (floating-point flags) | TC_ERR_* */
+    int64_t parallel_threshold;    /* elements above which threads are used */
+    char message[256];
+} tc_ctx;
+
+#define TC_DTYPE(kind, itemsize) (((int32_t)(kind) << 8) | (int32_t)(itemsize))
+
+/* floating-point conditions, reported like NumPy's np.errstate categories */
+#define TC_FPE_DIVIDE    1
+#define TC_FPE_OVERFLOW  2
+#define TC_FPE_UNDERFLOW 4
+#define TC_FPE_INVALID   8
+/* errors NumPy raises from inside a loop */
+#define TC_ERR_NEGATIVE_POWER (1 << 16)   /* integers to negative integer powers */
+#define TC_ERR_ABI            (1 << 17)   /* called with the wrong arguments */
+
+typedef int (*tc_kernel_fn)(const tc_array *, int, const int64_t *, int, tc_ctx *);
+
+#endif

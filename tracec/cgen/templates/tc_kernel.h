@@ -1,0 +1,242 @@
+/* Helpers every generated kernel includes: broadcasting strides, dimension
+ * coalescing, floating-point status, and the NumPy semantics C does not give
+ * for free (floor division and remainder signs, integer division by zero,
+ * integer powers, shifts, NaN-propagating extrema). Static inline: each module
+ * keeps only what it uses.
+ */
+#ifndef TC_KERNEL_H
+#define TC_KERNEL_H
+#include <fenv.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include "tc_abi.h"
+
+#ifndef M_PI
+#define M_PI 3.14159265358979323846
+#endif
+
+/* glibc's vector math library (libmvec): declaring the SIMD variants lets the
+ * vectorizer call them without -ffast-math (the library keeps NaN/Inf results). */
+#if defined(TC_LIBMVEC)
+#define TC_SIMD __attribute__((__simd__("notinbranch")))
+TC_SIMD double exp(double); TC_SIMD float expf(float);
+TC_SIMD double log(double); TC_SIMD float logf(float);
+TC_SIMD double sin(double); TC_SIMD float sinf(float);
+TC_SIMD double cos(double); TC_SIMD float cosf(float);
+TC_SIMD double pow(double, double); TC_SIMD float powf(float, float);
+#endif
+
+static int tc_fail(tc_ctx *ctx, int32_t code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(ctx->message, sizeof ctx->message, fmt, ap);
+    va_end(ap);
+    ctx->status |= code;
+    return code;
+}
+
+static inline int64_t tc_size(const int64_t *shape, int ndim)
+{
+    int64_t n = 1;
+    for (int d = 0; d < ndim; d++)
+        n *= shape[d];
+    return n;
+}
+
+/* Strides (bytes) of every argument against the output shape -- right-aligned,
+ * 0 where an argument broadcasts -- then adjacent dimensions merged where every
+ * argument allows it. Returns the number of dimensions left (at least 1). */
+static int tc_prepare(const tc_array *args, int nargs, const int64_t *shape, int ndim,
+                      int64_t (*st)[TC_MAX_NDIM], int64_t *cshape)
+{
+    int cnd = 0;
+    for (int d = 0; d < ndim; d++) {
+        if (shape[d] == 1)
+            continue;  /* a length-1 dimension never moves a pointer */
+        int merge = cnd > 0;
+        for (int k = 0; k < nargs; k++) {
+            int off = ndim - args[k].ndim;
+            int64_t s = (d < off || args[k].shape[d - off] == 1) ? 0 : args[k].strides[d - off];
+            st[k][cnd] = s;  /* tentative slot */
+            if (merge && st[k][cnd - 1] != s * shape[d])
+                merge = 0;
+        }
+        if (merge) {
+            cshape[cnd - 1] *= shape[d];
+            for (int k = 0; k < nargs; k++)
+                st[k][cnd - 1] = st[k][cnd];
+        } else {
+            cshape[cnd++] = shape[d];
+        }
+    }
+    if (cnd == 0) {
+        cshape[0] = 1;
+        for (int k = 0; k < nargs; k++)
+            st[k][0] = 0;
+        cnd = 1;
+    }
+    return cnd;
+}
+
+/* Pointers to the start of row `row` (all dimensions but the last). */
+static inline void tc_row_pointers(const tc_array *args, int nargs, int64_t (*st)[TC_MAX_NDIM],
+                                   const int64_t *cshape, int cnd, int64_t row, char **p)
+{
+    for (int k = 0; k < nargs; k++)
+        p[k] = args[k].data;
+    for (int d = cnd - 2; d >= 0; d--) {
+        int64_t idx = row % cshape[d];
+        row /= cshape[d];
+        for (int k = 0; k < nargs; k++)
+            p[k] += idx * st[k][d];
+    }
+}
+
+static inline int32_t tc_fp_status(void)
+{
+    int f = fetestexcept(FE_DIVBYZERO | FE_OVERFLOW | FE_UNDERFLOW | FE_INVALID);
+    return ((f & FE_DIVBYZERO) ? TC_FPE_DIVIDE : 0) | ((f & FE_OVERFLOW) ? TC_FPE_OVERFLOW : 0)
+         | ((f & FE_UNDERFLOW) ? TC_FPE_UNDERFLOW : 0) | ((f & FE_INVALID) ? TC_FPE_INVALID : 0);
+}
+
+static inline int tc_clamp_int(int64_t e)
+{
+    return e > INT32_MAX ? INT32_MAX : (e < INT32_MIN ? INT32_MIN : (int)e);
+}
+
+/* ---- floating point: NumPy's npymath definitions ------------------------ */
+#define TC_FLOAT_HELPERS(T, S, M)                                                       \
+static inline T tc_divmod_##S(T a, T b, T *modulus)                                    \
+{                                                                                       \
+    T mod = fmod##M(a, b), div, floordiv;                                               \
+    if (!b) { *modulus = mod; return a / b; }                                           \
+    div = (a - mod) / b;                                                                \
+    if (mod) {                                                                          \
+        if (isless(b, 0) != isless(mod, 0)) { mod += b; div -= 1; }                     \
+    } else {                                                                            \
+        mod = copysign##M(0, b);                                                        \
+    }                                                                                   \
+    if (div) {                                                                          \
+        floordiv = floor##M(div);                                                       \
+        if (isgreater(div - floordiv, (T)0.5)) floordiv += 1;                           \
+    } else {                                                                            \
+        floordiv = copysign##M(0, a / b);                                               \
+    }                                                                                   \
+    *modulus = mod;                                                                     \
+    return floordiv;                                                                    \
+}                                                                                       \
+static inline T tc_floor_divide_##S(T a, T b, int32_t *st)                              \
+{                                                                                       \
+    T mod;                                                                              \
+    (void)st;                                                                           \
+    if (!b) return a / b;                                                               \
+    return tc_divmod_##S(a, b, &mod);                                                   \
+}                                                                                       \
+static inline T tc_remainder_##S(T a, T b, int32_t *st)                                 \
+{                                                                                       \
+    T mod;                                                                              \
+    (void)st;                                                                           \
+    if (!b) return fmod##M(a, b);                                                       \
+    tc_divmod_##S(a, b, &mod);                                                          \
+    return mod;                                                                         \
+}                                                                                       \
+static inline T tc_maximum_##S(T a, T b) { return (isnan(a) || isgreaterequal(a, b)) ? a : b; } \
+static inline T tc_minimum_##S(T a, T b) { return (isnan(a) || islessequal(a, b)) ? a : b; }    \
+static inline T tc_sign_##S(T a) { return a > 0 ? 1 : (a < 0 ? -1 : (a == 0 ? 0 : a)); }        \
+static inline T tc_heaviside_##S(T x, T h0)                                             \
+{                                                                                       \
+    if (isnan(x)) return x;                                                             \
+    return x == 0 ? h0 : (x < 0 ? 0 : 1);                                               \
+}                                                                                       \
+static inline T tc_spacing_##S(T x)                                                     \
+{                                                                                       \
+    if (isinf(x)) return (T)NAN;                                                        \
+    return nextafter##M(x, copysign##M((T)INFINITY, x)) - x;                            \
+}                                                                                       \
+static inline T tc_logaddexp_##S(T x, T y)                                              \
+{                                                                                       \
+    if (x == y) return x + (T)0.693147180559945309417232121458176568;                   \
+    T tmp = x - y;                                                                      \
+    if (tmp > 0) return x + log1p##M(exp##M(-tmp));                                     \
+    if (tmp <= 0) return y + log1p##M(exp##M(tmp));                                     \
+    return tmp;                                                                         \
+}                                                                                       \
+static inline T tc_logaddexp2_##S(T x, T y)                                             \
+{                                                                                       \
+    const T log2e = (T)1.442695040888963407359924681001892137;                          \
+    if (x == y) return x + 1;                                                           \
+    T tmp = x - y;                                                                      \
+    if (tmp > 0) return x + log2e * log1p##M(exp2##M(-tmp));                            \
+    if (tmp <= 0) return y + log2e * log1p##M(exp2##M(tmp));                            \
+    return tmp;                                                                         \
+}
+
+TC_FLOAT_HELPERS(double, f64, )
+TC_FLOAT_HELPERS(float, f32, f)
+
+/* ---- integers: NumPy's loops (division by zero gives 0 and a warning) --- */
+#define TC_INT_HELPERS(T, U, S, MIN, BITS, SIGNED)                                      \
+static inline T tc_floor_divide_##S(T a, T b, int32_t *st)                              \
+{                                                                                       \
+    if (b == 0) { *st |= TC_FPE_DIVIDE; return 0; }                                     \
+    if (SIGNED && a == MIN && b == (T)-1) { *st |= TC_FPE_OVERFLOW; return MIN; }       \
+    T q = a / b;                                                                        \
+    if (SIGNED && ((a > 0) != (b > 0)) && q * b != a) q--;                              \
+    return q;                                                                           \
+}                                                                                       \
+static inline T tc_remainder_##S(T a, T b, int32_t *st)                                 \
+{                                                                                       \
+    if (b == 0) { *st |= TC_FPE_DIVIDE; return 0; }                                     \
+    if (SIGNED && b == (T)-1) return 0;                                                 \
+    T r = a % b;                                                                        \
+    if (SIGNED && r != 0 && ((r < 0) != (b < 0))) r += b;                               \
+    return r;                                                                           \
+}                                                                                       \
+static inline T tc_fmod_##S(T a, T b, int32_t *st)                                      \
+{                                                                                       \
+    if (b == 0) { *st |= TC_FPE_DIVIDE; return 0; }                                     \
+    if (SIGNED && b == (T)-1) return 0;                                                 \
+    return a % b;                                                                       \
+}                                                                                       \
+static inline T tc_power_##S(T a, T b, int32_t *st)                                     \
+{                                                                                       \
+    if (SIGNED && b < 0) { *st |= TC_ERR_NEGATIVE_POWER; return 0; }                    \
+    U r = 1, x = (U)a, e = (U)b;                                                        \
+    while (e) { if (e & 1) r *= x; x *= x; e >>= 1; }                                   \
+    return (T)r;                                                                        \
+}                                                                                       \
+static inline T tc_abs_##S(T a) { return (T)(a < 0 ? (U)0 - (U)a : (U)a); }             \
+static inline T tc_left_shift_##S(T a, T b)                                             \
+{                                                                                       \
+    return (b >= 0 && b < BITS) ? (T)((U)a << b) : 0;                                   \
+}                                                                                       \
+static inline T tc_right_shift_##S(T a, T b)                                            \
+{                                                                                       \
+    if (b >= 0 && b < BITS) return a >> b;                                              \
+    return (SIGNED && a < 0) ? (T)-1 : 0;                                               \
+}                                                                                       \
+static inline T tc_gcd_##S(T a, T b)                                                    \
+{                                                                                       \
+    U x = (U)tc_abs_##S(a), y = (U)tc_abs_##S(b);                                       \
+    while (y) { U t = x % y; x = y; y = t; }                                            \
+    return (T)x;                                                                        \
+}                                                                                       \
+static inline T tc_lcm_##S(T a, T b)                                                    \
+{                                                                                       \
+    T g = tc_gcd_##S(a, b);                                                             \
+    return g == 0 ? 0 : tc_abs_##S((T)((U)(a / g) * (U)b));                             \
+}
+
+TC_INT_HELPERS(int8_t, uint8_t, i8, INT8_MIN, 8, 1)
+TC_INT_HELPERS(int16_t, uint16_t, i16, INT16_MIN, 16, 1)
+TC_INT_HELPERS(int32_t, uint32_t, i32, INT32_MIN, 32, 1)
+TC_INT_HELPERS(int64_t, uint64_t, i64, INT64_MIN, 64, 1)
+TC_INT_HELPERS(uint8_t, uint8_t, u8, 0, 8, 0)
+TC_INT_HELPERS(uint16_t, uint16_t, u16, 0, 16, 0)
+TC_INT_HELPERS(uint32_t, uint32_t, u32, 0, 32, 0)
+TC_INT_HELPERS(uint64_t, uint64_t, u64, 0, 64, 0)
+
+#endif
