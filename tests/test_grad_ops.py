@@ -14,6 +14,14 @@ from tracec.trace.ops import OPS
 from tracec.trace.tensor import Tensor
 
 
+@pytest.fixture(autouse=True, scope="module")
+def reference_interpreter():
+    """The rules are checked on the NumPy reference interpreter (FAST_COMPILE: quick to
+    build); `test_first_order_default_mode` runs a sample through the default mode too."""
+    with tc.config.change(mode="FAST_COMPILE"):
+        yield
+
+
 def normal(*shape):
     return ("normal", shape)
 
@@ -195,6 +203,10 @@ OTHER = [  # (op name, function, argument specs)
     ("alloc", lambda x: np.full((2, 3), x) * np.arange(3.0), [normal()]),
     ("linspace", lambda a, b: np.linspace(a, b, 5) ** 2, [normal(), normal()]),
     ("linspace", lambda a, b: np.linspace(a, b, 4, endpoint=False) ** 2, [normal(), normal()]),
+    ("scan", lambda x, h0: tc.scan(lambda x_t, h: np.tanh(h * x_t + 0.5), sequences=x, outputs_info=h0)[0],
+     [normal(4, 2), normal(2)]),
+    ("debug_print", lambda x: np.sin(tc.debug.print(x * 2, "x2")), [normal(3)]),
+    ("debug_breakpoint", lambda x: np.sin(tc.debug.breakpoint(np.sum(x) > 1e9, x * 2)), [normal(3)]),
     ("ifelse", lambda a, b: tc.ifelse(np.sum(a) > 0, np.sin(a) * b, b ** 2), [positive(2), normal(2)]),
     ("ifelse", lambda a, b: tc.ifelse(np.sum(a) > 0, np.sin(a) * b, b ** 2), [negative(2), normal(2)]),
 ]
@@ -242,10 +254,19 @@ def test_first_order(name, fn, specs):
     tc.verify_grad(fn, args, rng=1)
 
 
+DEFAULT_MODE = [c for c in CASES if c[0] in {"matmul", "logsumexp", "getitem", "softplus", "maximum"}][::2]
+
+
+@pytest.mark.parametrize("name, fn, specs", DEFAULT_MODE, ids=_ids(DEFAULT_MODE))
+def test_first_order_default_mode(name, fn, specs):
+    with tc.config.change(mode="FAST_RUN"):
+        tc.verify_grad(fn, _args(specs, seed=len(name)), rng=1)
+
+
 SECOND = [c for c in CASES if c[0] in UNARY or c[0] in BINARY and c[2][0][1] == (3, 4)
           or c[0] in {"divmod", "where", "clip", "sum", "mean", "var", "std", "prod", "max", "cumsum",
                       "cumprod", "matmul", "dot", "tensordot", "outer", "einsum", "transpose", "concatenate",
-                      "getitem", "setitem", "tile", "repeat", "linspace", "logsumexp", "ifelse"}]
+                      "getitem", "setitem", "tile", "repeat", "linspace", "logsumexp", "ifelse", "scan"}]
 
 
 def _second(fn, n):
@@ -276,7 +297,7 @@ def test_ops_without_rule_are_listed():
     """A new op must get a rule (or join NON_DIFFERENTIABLE) before it can be differentiated."""
     grad_rules.install()
     missing = sorted(n for n, o in OPS.items() if _builtin(o) and o.grad is None)
-    assert missing == ["fused_elemwise", "inplace_elemwise", "jacobian", "scan"]
+    assert missing == ["fused_elemwise", "inplace_elemwise", "jacobian"]
 
 
 def test_non_differentiable_list():

@@ -9,16 +9,19 @@
 """
 from .config import config
 from .function import CompiledFunction, Function
-from .grad import (GradientError, Lop, Rop, grad, hessian, jacobian, jvp, stop_gradient,
-                   value_and_grad, verify_grad, vjp)
+from .grad import (DisconnectedInputError, GradientError, GradientNotDefinedError, Lop, Rop, grad,
+                   hessian, jacobian, jvp, stop_gradient, value_and_grad, verify_grad, vjp)
 from . import opt
 from .opt import Mode
 from . import debug, profiling as profile  # tc.debug.print/breakpoint, tc.profile.report
 from .printing import debugprint
+from .printing_dot import pydotprint
+from .printing_html import htmlprint
 from .symbolic import TYPED as _TYPED, matrix, scalar, tensor, tensor3, tensor4, vector
 from .trace.graph import Constant, Node, SourceLoc, Variable
 from .trace.ops import OPS
 from .trace.ifelse import ifelse
+from .trace.loops import LoopConversionError, converted_source
 from .trace.program import MissingInputError
 from .trace.scan import foldl, foldr, map, reduce, scan, until
 from .trace.shared import SharedVariable

@@ -1,12 +1,15 @@
 """Command line: ``python -m tracec ops`` lists the op table, ``python -m tracec numpy``
-the NumPy functions that work on traced arrays, ``python -m tracec config`` the flags."""
+the NumPy functions that work on traced arrays, ``python -m tracec config`` the flags,
+``python -m tracec cache info|list|clear|prune`` manages the compiled-code cache."""
 import argparse
 import sys
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m tracec", description=__doc__)
-    parser.add_argument("command", choices=["ops", "numpy", "config"])
+    parser.add_argument("command", choices=["ops", "numpy", "config", "cache"])
+    parser.add_argument("action", nargs="?", choices=["info", "list", "clear", "prune"], default="info",
+                        help="for `cache`: info (default), list, clear or prune the compiled-code cache")
     args = parser.parse_args(argv)
     import numpy as np
     import tracec as tc
@@ -24,6 +27,9 @@ def main(argv=None):
         print("functions:", " ".join(sorted({f.__name__ for f in HANDLED})))
         print("creation (traced sizes):", " ".join(sorted(HANDLED_CREATION)))
         _ = np
+    elif args.command == "cache":
+        from tracec.cgen.cache import command
+        print(command(args.action))
     else:
         print(tc.config.describe())
     return 0

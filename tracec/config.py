@@ -102,12 +102,19 @@ FLAGS = {
     "optimizer_excluding": ((), _names, "rewrites or tags to remove from the mode's optimizer"),
     "check_graph": (False, _bool, "verify graph types and invariants after every rewrite pass"),
     "retrace_warn": (10, _positive_int, "warn after this many traces of one function"),
+    "unroll_limit": (64, _positive_int, "Python loops over concrete ranges run unrolled up to "
+                     "this many steps in tc.compile functions; longer ones become one scan"),
     # the C backend (tracec/cgen)
     "cc": (os.environ.get("CC", "cc"), str, "C compiler of the C backend (none found: the NumPy interpreter runs)"),
     "c_flags": ("-O3 -march=native -fno-math-errno -ffp-contract=off", str,
                 "optimization flags of generated C (never -ffast-math: it changes NaN/Inf results)"),
     "c_threads": (0, _nonneg_int, "OpenMP threads of native kernels; 0: one per CPU core"),
     "c_parallel_threshold": (200_000, _nonneg_int, "elements above which native kernels use threads"),
+    "c_compile_after": (1, _nonneg_int, "calls of a new function run through NumPy before its kernels are "
+                        "compiled (0: compile at once); kernels already cached, or a call on arrays of "
+                        "c_parallel_threshold elements, switch to native code at once"),
+    "c_single_ops": (False, _bool, "also compile lone elementwise nodes (by default only fused groups: "
+                     "a lone ufunc already runs NumPy's native loop)"),
     "cache_size_limit": ("2G", _byte_size, "on-disk cache size above which least recently used entries go"),
     # debugging and profiling (tracec/debug.py, tracec/profiling.py)
     "nan_is_error": (True, _bool, "DEBUG mode: a NaN in any node's output raises"),

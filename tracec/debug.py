@@ -27,7 +27,7 @@ from .trace import interp
 from .trace.graph import Constant, user_source_loc
 from .trace.interp import Interpreter, describe_values
 from .trace.ops import OPS
-from .trace.ops.debug_ops import _format_value, _frame_function, identifier
+from .trace.ops.debug_ops import _format_value, identifier
 from .trace.program import Program
 
 __all__ = ["print", "breakpoint", "BadValueError", "NaNError", "InfError", "BigValueError",
@@ -176,12 +176,9 @@ class BackendMismatchError(AssertionError):
 
 
 def describe_node(node):
-    """'log, built at file:line in f: `code`' (gradient nodes name the forward line)."""
-    grad_of = getattr(node.loc, "gradient_of", None)
-    where = node.loc.describe()
-    if grad_of:
-        return f"{node.op.name} (in the gradient of {grad_of}), built for the line {where}"
-    return f"{node.op.name}, built at {where}"
+    """'log, built at file:line in f: `code`'; nodes built by tc.grad carry the forward
+    line they differentiate, with a note ("(gradient of exp)")."""
+    return f"{node.op.name}, built at {node.loc.describe()}"
 
 
 def describe_input(var):
@@ -452,7 +449,7 @@ def explain_signature_change(old_keys, new_key, pretty=lambda p: p):
     """Which arguments differ between `new_key` and the closest earlier signature."""
     new = signature_items(new_key, pretty)
     best = None
-    for old_key in old_keys:
+    for old_key in reversed(list(old_keys)):  # on a tie, the latest signature
         old = signature_items(old_key, pretty)
         changes = []
         for path in list(old) + [p for p in new if p not in old]:

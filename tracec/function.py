@@ -42,6 +42,13 @@ def make_backend(program, mode, profile=None, check=None):
     from .profiling import phase
     with phase("optimize"):  # timed when a profiled function is being compiled
         program = optimize(program, opt_mode)
+    if mode == "FAST_RUN":
+        from .cgen import executor  # native kernels; falls back (one warning) without a compiler
+        if executor.available():
+            if profile is not None:
+                from .profiling import ProfilingCExecutor
+                return ProfilingCExecutor(program, profile)
+            return executor.CExecutor(program)
     if profile is not None:
         from .profiling import ProfilingInterpreter
         return ProfilingInterpreter(program, profile)
@@ -379,7 +386,8 @@ class CompiledFunction:
         self.profile = self.profile or _make_profile(self.name, self._profile_flag)
         why = note_retrace(self, list(self._cache), key) if self._cache and key is not None else None
         with phase("trace", self.profile):
-            traced = trace(self.fn, args, kwargs, types, alias, names, self.name)
+            from .trace.loops import convert  # Python loops/ifs on traced values -> scan/ifelse
+            traced = trace(convert(self.fn), args, kwargs, types, alias, names, self.name)
         if self.profile is not None:
             self.profile.traces += 1
         if len(self._cache) + 1 >= config.retrace_warn:

@@ -15,6 +15,7 @@ import weakref
 
 import numpy as np
 
+from .config import config
 from .function import CompiledFunction
 from .trace import context
 from .trace.autodiff import DisconnectedInputError, GradientNotDefinedError, backward, carries_grad
@@ -116,8 +117,9 @@ def _rop(outputs, wrt, points, what):
     with numpy_patched():
         vjps = backward(seeds, wrt, disconnected_inputs="ignore", what=what)
         total = 0.0
-        for g, v, w in zip(vjps, points, wrt):
-            total = total + np.sum(Tensor(g) * Tensor(v))
+        for g, v in zip(vjps, points):  # <J^T u, v>, a full contraction (no broadcast to undo)
+            g, v = Tensor(g), Tensor(v)
+            total = total + (np.tensordot(g, v, axes=g.ndim) if g.ndim else g * v)
         total = as_tensor(total).variable
         live = [u for u in dummies if u is not None]
         jvps = backward([(total, _one(total))], live, disconnected_inputs="ignore", what=what)
@@ -369,7 +371,8 @@ _COMPILED = weakref.WeakKeyDictionary()  # fn -> {(kind, argnums, has_aux): Comp
 
 
 def _compiled(fn, key, build):
-    """One CompiledFunction per (function, transformation), so repeated calls never retrace."""
+    """One CompiledFunction per (function, transformation, mode), so repeated calls never retrace."""
+    key = key + (str(config.mode),)
     try:
         table = _COMPILED.setdefault(fn, {})
     except TypeError:  # not weak-referenceable: no cache

@@ -69,9 +69,9 @@ class Profile:
         stat.calls += 1
         stat.total += seconds
 
-    def add_compile_time(self, name, seconds):
+    def add_compile_time(self, name, seconds, count=1):
         entry = self.compile_times.setdefault(name, [0, 0.0])
-        entry[0] += 1
+        entry[0] += count
         entry[1] += seconds
 
     def reset(self):
@@ -140,11 +140,11 @@ def _summary_text(p, top):
             w(f"  {key}: " + ", ".join(f"{v} {k}" for k, v in counter.items()) + "\n")
     base = p.call_time or p.node_time or 1.0
     if p.nodes:
-        w(f"\nPer op (share of the function's time)\n")
+        w("\nPer op (share of the function's time)\n")
         w(f"  {'op':<22}{'calls':>8}{'total ms':>11}{'mean us':>10}{'share':>8}\n")
         for name, calls, total in p.by_op()[:top]:
             w(f"  {name:<22}{calls:>8}{_ms(total)} {total / calls * 1e6:9.1f}{100 * total / base:7.1f}%\n")
-        w(f"\nPer node\n")
+        w("\nPer node\n")
         w(f"  {'op':<22}{'source':<28}{'calls':>7}{'total ms':>11}{'mean us':>10}{'share':>8}\n")
         for node, calls, total in p.by_node()[:top]:
             w(f"  {node.op.name:<22}{_where(node):<28}{calls:>7}{_ms(total)} {total / calls * 1e6:9.1f}"
@@ -201,9 +201,16 @@ def _hints(p):
     if p.calls >= 5 and p.compile_time > p.call_time:
         hints.append(f"compiling took {p.compile_time * 1e3:.1f} ms, longer than all {p.calls} calls "
                      f"together ({p.call_time * 1e3:.1f} ms)")
+    base = p.call_time or p.node_time or 1.0
+    for s in p.nodes.values():
+        if s.node.op.name == "scan" and s.total > 0.2 * base and p.calls:
+            hints.append(f"the loop (scan) at {_where(s.node)} takes {100 * s.total / base:.0f}% of the "
+                         f"time and runs its step on the NumPy interpreter, one Python call per op "
+                         f"per step; vectorize the loop body over the steps where you can")
     for op_name, count in p.notes.get("NumPy fallback", Counter()).items():
-        hints.append(f"{op_name} has no native implementation and fell back to NumPy ({count} node(s)); "
-                     f"inside a loop this costs a Python call per step")
+        spent = sum(s.total for s in p.nodes.values() if s.node.op.name == op_name)
+        hints.append(f"{count} {op_name} node(s) have no native kernel and run through NumPy "
+                     f"({100 * spent / base:.0f}% of the time)")
     return hints
 
 
@@ -246,6 +253,7 @@ def phase(name, profile=None):
     parent = stack[-1][1] if stack and stack[-1][0] is current else ""
     full = f"{parent}/{name}" if parent else name
     stack.append((current, full))
+    current.add_compile_time(full, 0.0, count=0)  # keeps the phases in the order they start
     start = time.perf_counter()
     try:
         yield
@@ -279,3 +287,65 @@ def _report_at_exit():
 
 
 atexit.register(_report_at_exit)
+
+
+def _c_executor_class():
+    from .cgen.executor import CExecutor
+    return CExecutor
+
+
+class _LazyCExecutor(type):
+    """Builds ProfilingCExecutor on first use, so importing tracec does not import the C backend."""
+
+    _cls = None
+
+    def __call__(cls, program, profile):
+        if cls._cls is None:
+            cls._cls = _make_profiling_c_executor(_c_executor_class())
+        return cls._cls(program, profile)
+
+
+class ProfilingCExecutor(metaclass=_LazyCExecutor):
+    """The FAST_RUN executor (native kernels), timing every step into a Profile."""
+
+
+def _make_profiling_c_executor(base):
+    from .cgen import executor as cx
+
+    class Timed(base):
+        def __init__(self, program, profile):
+            super().__init__(program)
+            self.profile = profile
+            for node, kernel, *_ in self.steps:
+                if kernel is None and node.op.kind in ("elemwise", "fused", "inplace"):
+                    note("NumPy fallback", node.op.name)
+
+        def run(self, input_values):  # CExecutor.run with a clock around each step
+            store = [None] * self.n_slots
+            for pos, value in zip(self._input_positions, input_values):
+                store[pos] = value
+            for pos, value in self.constants:
+                store[pos] = value
+            values = config._values
+            nthreads = values["c_threads"] or os.cpu_count() or 1
+            threshold = values["c_parallel_threshold"]
+            clock, add = time.perf_counter, self.profile.add_node_time
+            for node, kernel, ins, call, outs, frees in self.steps:
+                start = clock()
+                if kernel is None:
+                    for i, r in zip(outs, interp.run_node(node, [store[i] for i in ins])):
+                        store[i] = r
+                else:
+                    args, dest = call
+                    try:
+                        store[outs[0]] = kernel([store[i] for i in args], nthreads, threshold,
+                                                None if dest is None else store[dest])
+                    except cx.KernelStatus as status:
+                        store[outs[0]] = cx._recover(node, [store[i] for i in ins], status)
+                add(node, clock() - start)
+                for i in frees:
+                    store[i] = None
+            return [store[i] for i in self.root_slots]
+
+    Timed.__name__ = Timed.__qualname__ = "ProfilingCExecutor"
+    return Timed

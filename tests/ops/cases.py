@@ -32,8 +32,8 @@ FLOAT_DTYPES = ["float32", "float64"]
 INT_DTYPES = ["int32", "int64"]
 
 # shape pairs for binary broadcasting
-BROADCAST = [((3, 4), (3, 4)), ((3, 4), (4,)), ((4,), (3, 4)), ((3, 1), (1, 4)), ((1, 4), (3, 1)),
-             ((), (3, 4)), ((3, 4), ()), ((2, 1, 4), (3, 1)), ((1,), (3, 4)), ((), ())]
+BROADCAST = [((3, 4), (3, 4)), ((3, 4), (4,)), ((3, 1), (1, 4)), ((1, 4), (3, 1)), ((), (3, 4)),
+             ((2, 1, 4), (3, 1)), ((), ())]
 
 
 def rand(shape, dtype, low=-3.0, high=3.0, seed=0, nonzero=False):
@@ -93,15 +93,33 @@ def assert_same(got, expected, rtol=None, atol=None, values=True, where="result"
         np.testing.assert_array_equal(g, e, err_msg=where)
 
 
-def record(compiled):
-    """Add the names of the ops in `compiled`'s traced programs to SEEN_OPS."""
-    for program in compiled.programs:
+def _programs(compiled, optimized=True):
+    """The traced programs of `compiled` and (optimized) the programs its backends run."""
+    programs = list(compiled.programs)
+    if optimized:
+        programs += tc.opt.optimized_program(compiled)
+    return programs
+
+
+def ops_of(compiled, optimized=False):
+    """Names of the ops in the traced (and optionally the optimized) programs of `compiled`,
+    including those inside fused and in-place elementwise nodes."""
+    names = set()
+    for program in _programs(compiled, optimized):
         for node in toposort(program.roots()):
-            SEEN_OPS.add(node.op.name)
+            names.add(node.op.name)
+            params = node.params
+            if node.op.name == "inplace_elemwise":
+                names.add(params["op"])
+                params = params["params"]
+            if "inner" in params and hasattr(params["inner"], "nodes"):
+                names.update(n.op.name for n in params["inner"].nodes)
+    return names
 
 
-def ops_of(compiled):
-    return {node.op.name for program in compiled.programs for node in toposort(program.roots())}
+def record(compiled):
+    """Add the op names of `compiled`'s traced and optimized programs to SEEN_OPS."""
+    SEEN_OPS.update(ops_of(compiled, optimized=True))
 
 
 @contextlib.contextmanager
@@ -138,17 +156,20 @@ def _copy_args(args):
     return copy.deepcopy(args)
 
 
-def check(fn, *args, static_argnums=(), rtol=None, atol=None, values=True, expect_ops=(), **kwargs):
+def check(fn, *args, static_argnums=(), rtol=None, atol=None, values=True, expect_ops=(),
+          reference=None, **kwargs):
     """Compare `fn(*args, **kwargs)` under NumPy with its compiled versions (all MODES).
 
     Arguments are copied for each call; arguments the function modifies must
-    end up equal too. `expect_ops`: op names that must appear in the program
-    (guards against a test exercising a different op than intended).
-    Returns the compiled function of the default mode.
+    end up equal too. `expect_ops`: op names that must appear in the traced or
+    optimized programs (guards against a test exercising a different op than
+    intended). `reference`: a NumPy function giving the expected result, for
+    functions that only mean something when traced. Returns the compiled
+    function of the default mode.
     """
     np_args, np_kwargs = _copy_args(args), _copy_args(kwargs)
     with quiet():
-        expected = fn(*np_args, **np_kwargs)
+        expected = (reference or fn)(*np_args, **np_kwargs)
     results, first = [], None
     for mode in MODES:
         compiled = tc.compile(fn, mode=mode, static_argnums=static_argnums)
@@ -163,8 +184,9 @@ def check(fn, *args, static_argnums=(), rtol=None, atol=None, values=True, expec
         results.append(got)
         first = first or compiled
     assert_same(results[1], results[0], rtol, atol, values, "FAST_COMPILE vs default mode")
-    missing = set(expect_ops) - ops_of(first)
-    assert not missing, f"the traced program does not use {sorted(missing)}: {sorted(ops_of(first))}"
+    used = ops_of(first, optimized=True)
+    missing = set(expect_ops) - used
+    assert not missing, f"the compiled programs do not use {sorted(missing)}: {sorted(used)}"
     return first
 
 

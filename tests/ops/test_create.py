@@ -133,11 +133,19 @@ def test_linspace_strong_scalar_endpoints():
     check(lambda x: np.linspace(0, x.sum(), 3), X((3,), "float32"))
 
 
-def test_creation_without_traced_arguments_is_plain_numpy():
-    # nothing traced in the arguments: NumPy's own function, the result is a constant
+def test_creation_with_concrete_arguments():
+    # nothing traced in the arguments: a constant, or (zeros/ones/empty/full) a traced buffer
     check(lambda x: x + np.arange(4), X((3, 4)))
     check(lambda x: x * np.eye(4)[0], X((3, 4)))
     check(lambda x: np.zeros(3) + x[0, :3], X((3, 4)))
+    check(lambda x: np.full((2, 4), 1.5, dtype=np.float32) * x[:2], X((3, 4)))
+
+    def fill_buffer(x):
+        out = np.zeros((3, 2))
+        out[0] = x[0, :2]
+        out[1:, 1] = x[1:, 3] * 2
+        return out
+    check(fill_buffer, X((3, 4)))
 
 
 def test_array_and_asarray():

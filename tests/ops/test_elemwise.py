@@ -67,7 +67,7 @@ def test_binary_ufunc_broadcast(ufunc, shapes):
     check(_call(ufunc), *ufunc_args(ufunc, dtypes, shapes), expect_ops=[ufunc.__name__])
 
 
-@pytest.mark.parametrize("shape", [(), (1,), (5,), (2, 1, 3)], ids=str)
+@pytest.mark.parametrize("shape", [(), (2, 1, 3)], ids=str)
 @pytest.mark.parametrize("ufunc", [u for u in UFUNCS if u.nin == 1], ids=_ids)
 def test_unary_ufunc_shapes(ufunc, shape):
     dtype = "int64" if ufunc.__name__ == "invert" else "float32"
@@ -95,12 +95,12 @@ def test_binary_ufunc_mixed_dtypes(ufunc, dtypes):
 
 
 # -- Python scalars (weak, NEP 50) ---------------------------------------------------------
-SCALARS = [2, 2.5, True, -1]
+SCALARS = [2, 2.5, True]
 SCALAR_UFUNCS = [u for u in UFUNCS if u.nin == 2 and u.__name__ not in ("ldexp",)]
 
 
 @pytest.mark.parametrize("scalar", SCALARS, ids=repr)
-@pytest.mark.parametrize("dtype", ["float32", "int32", "bool", "float64"])
+@pytest.mark.parametrize("dtype", ["float32", "int32", "bool"])
 @pytest.mark.parametrize("ufunc", SCALAR_UFUNCS, ids=_ids)
 def test_binary_ufunc_python_scalar_constant(ufunc, dtype, scalar):
     """A Python scalar written in the function: a weak constant on either side."""
@@ -134,8 +134,8 @@ OPERATORS = {
 }
 
 
-@pytest.mark.parametrize("other", ["array", 3, 2.5, True, "np.float32", "np.int64", "np.float64"])
-@pytest.mark.parametrize("dtype", ["float32", "int32", "int64", "bool"])
+@pytest.mark.parametrize("other", ["array", -3, 2.5, True, "np.float32", "np.int64"])
+@pytest.mark.parametrize("dtype", ["float32", "int32", "bool"])
 @pytest.mark.parametrize("op", list(OPERATORS))
 def test_python_operators(op, dtype, other):
     fn2 = OPERATORS[op]
@@ -147,7 +147,7 @@ def test_python_operators(op, dtype, other):
         value = {"np.float32": np.float32(1.5), "np.int64": np.int64(2),
                  "np.float64": np.float64(1.5)}.get(other, other)
         cases = [((lambda x: fn2(x, value)), (x,)), ((lambda x: fn2(value, x)), (x,)),
-                 ((lambda x, s: fn2(x, s)), (x, value)), ((lambda x, s: fn2(s, x)), (x, value))]
+                 ((lambda x, s: fn2(x, s)), (x, value))]
     for fn, args in cases:
         if not check_same_error(fn, *args):
             check(fn, *args)

@@ -4,7 +4,7 @@ import pytest
 
 import tracec as tc
 
-from cases import DTYPES, check, check_same_error, rand
+from cases import DTYPES, assert_same, check, check_same_error, rand
 
 
 def X(shape=(4, 5, 6), dtype="float64", seed=0):
@@ -312,3 +312,36 @@ def test_add_at():
 def test_setitem_on_python_scalar_refused():
     with pytest.raises(TypeError):
         tc.compile(lambda s: s.__setitem__(0, 1))(np.float64(2.0))
+
+
+@pytest.mark.parametrize("layout", ["transposed", "strided", "fortran", "reversed"])
+def test_arguments_that_are_views(layout):
+    """Non-contiguous arguments: results match, and in-place changes land in the caller's view."""
+    take = {"transposed": lambda p: p.T, "strided": lambda p: p[:, ::2],
+            "fortran": np.asfortranarray, "reversed": lambda p: p[::-1]}[layout]
+
+    def relu(x):
+        x[x < 0] = 0
+        return x.sum(axis=0)
+
+    def shift(x):
+        x += 1
+        x[0] *= -1
+
+    for fn in (relu, shift, lambda x: x.T @ x, lambda x: x.reshape(-1)[::-1]):
+        parent_np, parent_tc = X((4, 6)), X((4, 6))
+        view_np, view_tc = take(parent_np), take(parent_tc)
+        expected = fn(view_np)
+        got = tc.compile(fn)(view_tc)
+        assert_same(got, expected)
+        assert_same(parent_tc, parent_np, where="the caller's array")
+
+
+def test_aliased_arguments():
+    def f(a, b):
+        a += 1          # b is the same array: it sees the change
+        return b.sum(), a is b
+    x = X((3, 4))
+    check(lambda a, b: f(a, b)[0], x, x)
+    y = X((3, 4))
+    check(lambda a, b: f(a, b)[0], y, y.copy())

@@ -5,7 +5,7 @@ import pytest
 from cases import DTYPES, check, check_same_error, rand
 
 REDUCTIONS = ["sum", "prod", "mean", "var", "std", "max", "min", "any", "all"]
-AXES = [None, 0, 1, -1, 2, (0, 2), (-1, 0), (0, 1, 2), ()]
+AXES = [None, 1, -1, (0, 2), (-1, 0), ()]
 
 
 def _input(dtype, shape=(2, 3, 4), seed=0):
@@ -22,9 +22,18 @@ def test_reduction(name, dtype, axis, keepdims):
     fn = lambda x: getattr(np, name)(x, axis=axis, keepdims=keepdims)  # noqa: E731
     if not check_same_error(fn, x):
         check(fn, x, expect_ops=[name])
-    method = lambda x: getattr(x, name)(axis=axis, keepdims=keepdims)  # noqa: E731
-    if not check_same_error(method, x):
-        check(method, x, expect_ops=[name])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", REDUCTIONS)
+def test_reduction_methods(name, dtype):
+    x = _input(dtype)
+    for axis, keepdims in ((None, False), (0, True), ((2, 1), False)):
+        method = lambda x: getattr(x, name)(axis=axis, keepdims=keepdims)  # noqa: E731
+        if not check_same_error(method, x):
+            check(method, x, expect_ops=[name])
+    if not check_same_error(lambda x: getattr(x, name)(1), x):
+        check(lambda x: getattr(x, name)(1), x, expect_ops=[name])
 
 
 @pytest.mark.parametrize("shape", [(), (1,), (5,), (3, 1), (1, 4), (2, 1, 3)], ids=str)
@@ -65,7 +74,7 @@ def test_var_std_ddof(name, dtype, axis, ddof):
     check(lambda x: getattr(x, name)(axis=axis, ddof=ddof, keepdims=True), x, expect_ops=[name])
 
 
-@pytest.mark.parametrize("out_dtype", ["float32", "float64", "int32", "int64", "bool", "int8", "float16"])
+@pytest.mark.parametrize("out_dtype", ["float32", "int32", "int64", "bool", "float16"])
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name", ["sum", "prod", "mean", "var", "std"])
 def test_reduction_dtype_keyword(name, dtype, out_dtype):

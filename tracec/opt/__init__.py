@@ -6,7 +6,7 @@
 """
 from .engine import Builder, OptimizerWarning, RewriteError, n_clients, on, producer, run_pass  # noqa: F401
 from .pipeline import (MODE_PASSES, PIPELINE, Mode, as_mode, describe_pipeline, optimize,  # noqa: F401
-                       plan, profile_report)
+                       plan, profile_report, stabilized)
 from .verify import GraphError, verify  # noqa: F401
 
 

@@ -12,14 +12,15 @@ wrong graph.
 """
 import time
 import warnings
+import weakref
 
 from ..config import config
-from ..trace.graph import Constant, toposort
+from ..trace.graph import Constant, Node, toposort
 from ..trace.ops import OPS
 from ..trace.program import Program
 
 MAX_SWEEPS = 30          # sweeps per pass before giving up (with a warning)
-MAX_RULE_CHAIN = 10      # rewrites applied in a row to one node position within a sweep
+MAX_NESTING = 25         # replacements of replacements visited within one sweep
 GROWTH_FACTOR = 2.0      # a pass may not more than double the graph (+ GROWTH_SLACK nodes)
 GROWTH_SLACK = 200
 
@@ -66,7 +67,13 @@ def n_clients(var):
     return _CLIENTS.get(id(var), 1)
 
 
+def n_shape_clients(var):
+    """How many of `var`'s users only read its shape (``shape_i`` nodes); see `n_clients`."""
+    return _SHAPE_CLIENTS.get(id(var), 0)
+
+
 _CLIENTS = {}
+_SHAPE_CLIENTS = {}
 
 
 def producer(var, *op_names):
@@ -100,18 +107,129 @@ def same_type(node, replacement):
 
 
 # -- the engine ---------------------------------------------------------------------
+_CONST_KEYS = weakref.WeakKeyDictionary()
+
+
 def _const_key(c):
-    if c.type.weak:
-        return ("weak", type(c.value).__name__, repr(c.value))
-    return (c.type, c.value.dtype.str, c.value.shape, c.value.tobytes())
+    """Identity of a constant's value (bitwise: -0.0 and 0.0 differ), cached per constant."""
+    key = _CONST_KEYS.get(c)
+    if key is None:
+        if c.type.weak:
+            key = ("weak", type(c.value).__name__, repr(c.value))
+        else:
+            key = (c.type, c.value.dtype.str, c.value.shape, c.value.tobytes())
+        _CONST_KEYS[c] = key
+    return key
 
 
 def _merge_key(node):
-    try:
-        params_key = hash(node.params)
-    except TypeError:
-        return None
-    return (node.op.name, tuple(map(id, node.inputs)), params_key)
+    params = node.params
+    if not params:
+        return (node.op.name, tuple(map(id, node.inputs)))
+    h = params.__dict__.get("_merge_hash")  # Params are immutable: hash them once
+    if h is None:
+        try:
+            h = hash(params)
+        except TypeError:
+            return None
+        params.__dict__["_merge_hash"] = h
+    return (node.op.name, tuple(map(id, node.inputs)), h)
+
+
+def rebuild(node, new_inputs):
+    """`node` applied to `new_inputs`; the type rule runs again only when input types changed."""
+    for a, b in zip(new_inputs, node.inputs):
+        if a is b:
+            continue
+        ca, cb = isinstance(a, Constant), isinstance(b, Constant)
+        if a.type != b.type or ca != cb or (ca and _const_key(a) != _const_key(b)):
+            return node.op.make_node(new_inputs, node.params, loc=node.loc)
+    return Node(node.op, new_inputs, node.params, [o.type for o in node.outputs], node.loc)
+
+
+class _SweepState:
+    """The bookkeeping of one sweep: old -> new variables, merged nodes, canonical constants."""
+
+    def __init__(self, sweeper):
+        self.sweeper = sweeper
+        self.merge = sweeper.merge
+        self.memo = {}       # id(variable of the old graph or of a replacement) -> final variable
+        self.consts = {}     # constant key -> canonical Constant
+        self.cache = {}      # merge key -> (params, final outputs of the first such node)
+        self.done = set()    # ids of final variables (their nodes were visited)
+        self.keep = []       # every variable whose id is recorded stays alive: ids stay unique
+        self.changed = False
+        self.complete = True
+
+    def visit(self, node, depth):
+        """Give node's outputs their final variables in `memo`."""
+        memo, merge = self.memo, self.merge
+        current = node
+        for k, v in enumerate(node.inputs):
+            v2 = memo.get(id(v), v)
+            if merge and v2.owner is None and isinstance(v2, Constant):
+                v2 = self.consts.setdefault(_const_key(v2), v2)
+            if v2 is not v:
+                new_inputs = [memo.get(id(w), w) for w in node.inputs]
+                if merge:
+                    new_inputs = [self.consts.setdefault(_const_key(w), w) if isinstance(w, Constant) else w
+                                  for w in new_inputs]
+                current = rebuild(node, new_inputs)
+                break
+        key = _merge_key(current) if merge else None
+        if key is not None:
+            twin = self.cache.get(key)
+            if twin is not None and twin[0] == current.params:
+                self._map(node, twin[1])
+                self.changed = True
+                return
+        outputs = current.outputs
+        tried = self.sweeper.tried
+        if id(current) not in tried:
+            replacement = self.sweeper._rewrite(current)
+            if replacement is None:
+                tried[id(current)] = current
+            else:
+                self.changed = True
+                if depth < MAX_NESTING:
+                    for new in self._new_nodes(replacement):
+                        self.visit(new, depth + 1)
+                    replacement = [memo.get(id(v), v) for v in replacement]
+                else:
+                    self.complete = False
+                outputs = replacement
+        if key is not None and key not in self.cache:
+            self.cache[key] = (node.params, outputs)
+        self._map(node, outputs)
+
+    def _map(self, node, outputs):
+        clients = _CLIENTS
+        self.keep.append(outputs)
+        for old, new in zip(node.outputs, outputs):
+            self.memo[id(old)] = new
+            self.done.add(id(new))
+            if new is not old:
+                clients[id(new)] = clients.get(id(new), 0) + clients.get(id(old), 0)
+
+    def _new_nodes(self, variables):
+        """Nodes of a replacement not visited yet, inputs first."""
+        done, order, seen = self.done, [], set()
+        stack = [(v.owner, False) for v in variables
+                 if v.owner is not None and id(v) not in done and id(v) not in self.memo]
+        while stack:
+            node, expanded = stack.pop()
+            if expanded:
+                order.append(node)
+                continue
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+            stack.append((node, True))
+            for v in node.inputs:
+                if v.owner is not None and id(v) not in done and id(v) not in self.memo \
+                        and id(v.owner) not in seen:
+                    stack.append((v.owner, False))
+        return order
 
 
 class Sweeper:
@@ -126,70 +244,44 @@ class Sweeper:
                 self.by_op.setdefault(op_name, []).append(rule)
         self.generic = self.by_op.pop(None, [])
         self.applied = {}  # rule name -> count
+        self.tried = {}    # id(node) -> node: every rule failed on it (nodes never change)
 
     def rules_for(self, op_name):
         specific = self.by_op.get(op_name)
         return specific + self.generic if specific else self.generic
 
     def sweep(self, roots, stop):
-        """Rewrite once over the graph; returns (new roots, changed)."""
-        memo = {}          # id(old variable) -> new variable
-        consts = {}        # constant key -> canonical Constant
-        cache = {}         # merge key -> (params, final outputs of the first such node)
-        changed = False
+        """Rewrite once over the graph; returns (new roots, changed, complete, nodes in the old graph).
+
+        Nodes are visited inputs first. A replacement's new nodes are visited
+        (merged, rewritten) right away, so one sweep normally reaches the fixed
+        point; `complete` is False when nesting went deeper than MAX_NESTING and
+        another sweep is needed.
+        """
         nodes = toposort(roots, stop=stop)
-        _CLIENTS.clear()
+        clients, shape_clients = _CLIENTS, _SHAPE_CLIENTS
+        clients.clear()
+        shape_clients.clear()
         for node in nodes:
             for v in node.inputs:
-                _CLIENTS[id(v)] = _CLIENTS.get(id(v), 0) + 1
+                clients[id(v)] = clients.get(id(v), 0) + 1
+            if node.op.name == "shape_i":
+                v = node.inputs[0]
+                shape_clients[id(v)] = shape_clients.get(id(v), 0) + 1
         for v in roots:
-            _CLIENTS[id(v)] = _CLIENTS.get(id(v), 0) + 1
+            clients[id(v)] = clients.get(id(v), 0) + 1
+        state = _SweepState(self)
         for node in nodes:
-            new_inputs = []
-            for v in node.inputs:
-                v2 = memo.get(id(v), v)
-                if self.merge and isinstance(v2, Constant):
-                    v2 = consts.setdefault(_const_key(v2), v2)
-                new_inputs.append(v2)
-            if any(a is not b for a, b in zip(new_inputs, node.inputs)):
-                current = node.op.make_node(new_inputs, node.params, loc=node.loc)
-            else:
-                current = node
-            key = _merge_key(current) if self.merge else None
-            if key is not None:
-                twin = cache.get(key)
-                if twin is not None and twin[0] == current.params:
-                    for old, new in zip(node.outputs, twin[1]):
-                        memo[id(old)] = new
-                        _CLIENTS[id(new)] = _CLIENTS.get(id(new), 0) + _CLIENTS.get(id(old), 0)
-                    changed = True
-                    continue
-            outputs = list(current.outputs)
-            for _ in range(MAX_RULE_CHAIN):
-                replacement = self._rewrite(current)
-                if replacement is None:
-                    break
-                changed = True
-                outputs = replacement
-                owner = outputs[0].owner
-                if owner is None or len(owner.outputs) != len(outputs) or \
-                        any(o is not w for o, w in zip(owner.outputs, outputs)):
-                    break
-                current = owner
-            if key is not None and key not in cache:
-                cache[key] = (node.params, outputs)
-            for old, new in zip(node.outputs, outputs):
-                memo[id(old)] = new
-                if new is not old:
-                    _CLIENTS[id(new)] = _CLIENTS.get(id(new), 0) + _CLIENTS.get(id(old), 0)
+            state.visit(node, 0)
+        memo, merge, consts = state.memo, self.merge, state.consts
         new_roots = []
         for r in roots:
             r2 = memo.get(id(r), r)
-            if self.merge and isinstance(r2, Constant):
+            if merge and isinstance(r2, Constant):
                 r2 = consts.setdefault(_const_key(r2), r2)
             new_roots.append(r2)
-        changed = changed or any(a is not b for a, b in zip(new_roots, roots))
-        return new_roots, changed
+        changed = state.changed or any(a is not b for a, b in zip(new_roots, roots))
+        return new_roots, changed, state.complete, len(nodes)
 
     def _rewrite(self, node):
         """The first rule's replacement for `node` (a list, one per output), or None."""
@@ -228,29 +320,36 @@ def run_pass(program, name, rules, merge=True, check=None):
     """Apply `rules` to `program` to a fixed point; returns (program, stats)."""
     start = time.perf_counter()
     stop = program.all_inputs()
-    roots = program.roots()
-    before = count_nodes(roots, stop)
-    limit = before * GROWTH_FACTOR + GROWTH_SLACK
+    roots = previous = program.roots()
     sweeper = Sweeper(name, rules, merge)
+    before = after = limit = None
     sweeps = 0
-    for sweeps in range(1, MAX_SWEEPS + 1):
-        new_roots, changed = sweeper.sweep(roots, stop)
-        if not changed:
-            break
-        size = count_nodes(new_roots, stop)
+    while True:
+        new_roots, changed, complete, size = sweeper.sweep(roots, stop)
+        sweeps += 1
+        if before is None:
+            before, limit = size, size * GROWTH_FACTOR + GROWTH_SLACK
         if size > limit:
             warnings.warn(f"optimizer pass {name!r} grew the graph from {before} to {size} nodes; "
-                          "stopping it there (the graph before this sweep is kept)", OptimizerWarning)
+                          "stopping it there (the graph before that sweep is kept)", OptimizerWarning)
+            roots, after = previous, None
             break
-        roots = new_roots
+        after = size
+        if not changed:
+            break
+        previous, roots, after = roots, new_roots, None
         if check is not None:
             check(with_roots(program, roots), name)
-    else:
-        warnings.warn(f"optimizer pass {name!r} did not reach a fixed point in {MAX_SWEEPS} "
-                      "sweeps; stopping it there", OptimizerWarning)
+        if complete and len(roots) and count_nodes(roots, stop) <= limit:
+            break  # new nodes were visited as they were made: this is the fixed point
+        if sweeps >= MAX_SWEEPS:
+            warnings.warn(f"optimizer pass {name!r} did not reach a fixed point in {MAX_SWEEPS} "
+                          "sweeps; stopping it there", OptimizerWarning)
+            break
     result = with_roots(program, roots)
     stats = {"pass": name, "seconds": time.perf_counter() - start, "nodes_before": before,
-             "nodes_after": count_nodes(roots, stop), "sweeps": sweeps, "rewrites": sweeper.applied}
+             "nodes_after": count_nodes(roots, stop) if after is None else after,
+             "sweeps": sweeps, "rewrites": sweeper.applied}
     return result, stats
 
 

@@ -43,23 +43,24 @@ def _fusible(node):
 def _grow(root, clients, taken):
     """The cluster of fusible nodes feeding `root` whose results stay inside it."""
     cluster = {id(root): root}
-    grown = True
-    while grown:
-        grown = False
-        for node in list(cluster.values()):
-            for v in node.inputs:
-                p = v.owner
-                if p is None or id(p) in cluster or id(p) in taken or not _fusible(p):
-                    continue
-                if all(c is not None and id(c) in cluster for c in clients.get(id(v), [None])):
-                    cluster[id(p)] = p
-                    grown = True
+    queue = [root]
+    while queue:
+        node = queue.pop()
+        for v in node.inputs:
+            p = v.owner
+            if p is None or id(p) in cluster or id(p) in taken or not _fusible(p):
+                continue
+            # a producer whose other readers are not (yet) in the cluster is looked at
+            # again when one of them joins, since it is then an input of that one
+            if all(c is not None and id(c) in cluster for c in clients.get(id(v), [None])):
+                cluster[id(p)] = p
+                queue.append(p)
     return cluster
 
 
-def _inner_graph(cluster, order):
+def _inner_graph(cluster, position):
     """A FusedGraph for the cluster's nodes, and the outer inputs it reads."""
-    members = [n for n in order if id(n) in cluster]
+    members = sorted(cluster.values(), key=lambda n: position[id(n)])
     outer_inputs, inner_of = [], {}
     for node in members:
         for v in node.inputs:
@@ -103,11 +104,12 @@ def fuse_elemwise(program):
     if not clusters:
         return program
     memo = {}
+    position = {id(n): i for i, n in enumerate(order)}
     for node in order:
         if id(node) in taken and id(node) not in clusters:
             continue  # inside a cluster: computed by its fused node
         if id(node) in clusters:
-            inner, outer = _inner_graph(clusters[id(node)], order)
+            inner, outer = _inner_graph(clusters[id(node)], position)
             ins = [memo.get(id(v), v) for v in outer]
             new = OPS["fused_elemwise"].make_node(ins, {"inner": inner}, loc=node.loc)
         else:
@@ -122,7 +124,8 @@ def fuse_elemwise(program):
 
 # ops whose result is always a new array that they own (np.asarray-style ops may return an input)
 FRESH_OPS = {name for name, op in OPS.items() if isinstance(op.impl, np.ufunc)} | {
-    "where", "clip", "softplus", "sigmoid", "gemm", "gemv", "matmul", "alloc", "inplace_elemwise"}
+    "where", "clip", "softplus", "sigmoid", "gemm", "gemv", "matmul", "dot", "outer", "tensordot",
+    "alloc", "inplace_elemwise"}
 
 
 def _writable_result(var):
@@ -138,8 +141,8 @@ def _inplace_capable(node):
     """Can `node` write its result into one of its inputs (an `out=` argument)?"""
     if len(node.outputs) != 1 or node.outputs[0].type.weak:
         return False
-    if isinstance(node.op.impl, np.ufunc):
-        return node.op.name != "cast"
+    if isinstance(node.op.impl, np.ufunc):  # np.matmul is a (generalized) ufunc too: not elementwise
+        return node.op.name != "cast" and node.op.kind == "elemwise"
     if node.op.name == "fused_elemwise":
         last = node.params["inner"].nodes[-1]
         return isinstance(last.op.impl, np.ufunc) and last.op.kind == "elemwise"

@@ -7,6 +7,7 @@ for the whole-graph passes. A rule can be named by its function name or by
 the name of any pass it appears in; `Mode` and ``tc.config.optimizer_including
 / optimizer_excluding`` turn passes and single rules on and off by those names.
 """
+import gc
 import time
 import warnings
 
@@ -17,7 +18,7 @@ from .basic import CONSTANT_FOLDING, DEAD_CODE
 from .canonicalize import CANONICALIZE
 from .engine import run_pass, with_roots
 from .fusion import fuse_elemwise, reuse_buffers
-from .shapes import SHAPE
+from .shapes import SHAPE, clear_cache as clear_shape_cache
 from .specialize import SPECIALIZE
 from .stabilize import STABILIZE
 from .verify import verify
@@ -105,6 +106,16 @@ def _rule_tags(rule):
 
 
 def known_names():
+    """Every pass and rule name (cached: the pipeline is fixed once imported)."""
+    if _KNOWN[0] != len(PIPELINE):
+        _KNOWN[:] = [len(PIPELINE), _known_names()]
+    return _KNOWN[1]
+
+
+_KNOWN = [None, None]
+
+
+def _known_names():
     names = set()
     for name, rules in PIPELINE:
         names.add(name)
@@ -116,13 +127,22 @@ def known_names():
 def plan(mode=None):
     """The passes `mode` runs, as ``[(pass name, rules or function)]``, after includes/excludes."""
     mode = as_mode(mode)
-    include = set(mode.include) | set(config.optimizer_including)
-    exclude = set(mode.exclude) | set(config.optimizer_excluding)
-    unknown = (include | exclude) - known_names()
+    key = (mode.name, mode.include + tuple(config.optimizer_including),
+           mode.exclude + tuple(config.optimizer_excluding), len(PIPELINE))
+    unknown = (set(key[1]) | set(key[2])) - known_names()
     if unknown:
-        warnings.warn(f"optimizer: no pass or rewrite is named {', '.join(sorted(unknown))}; known "
-                      f"names: {', '.join(sorted(known_names()))}", stacklevel=3)
-    base = set(MODE_PASSES[mode.name])
+        warnings.warn(f"optimizer: no pass or rewrite is named {', '.join(map(repr, sorted(unknown)))}; "
+                      f"known names: {', '.join(sorted(known_names()))}", stacklevel=3)
+    if key not in _PLANS:
+        _PLANS[key] = _make_plan(mode.name, set(key[1]), set(key[2]))
+    return list(_PLANS[key])
+
+
+_PLANS = {}
+
+
+def _make_plan(mode_name, include, exclude):
+    base = set(MODE_PASSES[mode_name])
     selected = []
     for name, rules in PIPELINE:
         on = (name in base or name in include) and name not in exclude
@@ -184,6 +204,17 @@ def optimize(program, mode=None):
     applied) are in ``result.opt_stats``; `profile_report` formats them.
     """
     steps = plan(mode)
+    collecting = gc.isenabled()
+    gc.disable()  # the passes make many short-lived objects and no cycles: skip the collector's scans
+    try:
+        return _optimize(program, steps)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _optimize(program, steps):
+    clear_shape_cache()
     program = _leaf_inputs(program)
     root_types = [v.type for v in program.roots()]
     check = (lambda p, name: verify(p, root_types, name)) if config.check_graph else None
@@ -222,3 +253,26 @@ def profile_report(program):
         lines.append(f"{st['pass']:<18}{st['seconds'] * 1e3:>9.2f}{st['nodes_before']:>14}"
                      f"{st['nodes_after']:>7}{st['sweeps']:>8}  {rewrites}")
     return "\n".join(lines)
+
+
+def stabilized(outputs, stop=()):
+    """`outputs` rewritten by the merge and stabilize passes, treating `stop` as leaves.
+
+    For differentiation: a gradient taken of the stabilized cost is built from
+    the stable ops (softplus, sigmoid, logsumexp) and their derivative rules,
+    so a naive ``np.log(p)`` on ``p = 1 / (1 + np.exp(-z))`` has a finite
+    gradient at z = ±800. Variables in `stop` (the ``wrt`` of a gradient) stay
+    in the graph unchanged.
+    """
+    from ..trace.graph import leaves
+    from ..trace.program import Program
+    outputs = list(outputs)
+    mapping = {v: Variable(v.type, name=v.name) for v in stop if v.owner is not None}
+    work = clone_replace(outputs, mapping) if mapping else outputs
+    program = Program.__new__(Program)
+    program.inputs = [v for v in leaves(work) if not isinstance(v, Constant)]
+    program.outputs, program.updates, program.writebacks = work, [], []
+    program.name, program.shared, program.shared_leaves = "<stabilize>", [], []
+    program, _ = run_pass(program, "stabilize", STABILIZE, merge=True)
+    back = {fresh: old for old, fresh in mapping.items()}
+    return clone_replace(program.outputs, back) if back else program.outputs

@@ -9,10 +9,12 @@ nodes at the node's source line. The rewrite `shape_from_inputs` then replaces
 computes f(x). Like Theano's, the expressions assume the program is valid: the
 shape of ``x + y`` for mismatched x and y is not an error.
 """
+import weakref
+
 from ..trace.graph import Constant
 from ..trace.ops import OPS
 from .canonicalize import shape_vars
-from .engine import Builder, is_scalar_const, on, producer, same_type
+from .engine import Builder, is_scalar_const, n_clients, n_shape_clients, on, producer, same_type
 
 ONE = Constant(1)
 
@@ -179,18 +181,61 @@ for _name, _rule in SHAPE_RULES.items():
         OPS[_name].shape = _rule
 
 
-# shape_i(f(x), i) -> the i-th dimension of f's shape rule, from x's shape
+_SHAPES = weakref.WeakKeyDictionary()  # variable -> its shape expression (valid forever: graphs are immutable)
+
+
+def clear_cache():
+    _SHAPES.clear()
+
+
+def shape_of(var, b):
+    """The shape of `var` as scalar variables, inferred back to the inputs where rules allow."""
+    stack = [var]
+    while stack:
+        v = stack[-1]
+        if v in _SHAPES:
+            stack.pop()
+            continue
+        node = v.owner
+        if node is None or node.op.shape is None:
+            _SHAPES[v] = tuple(shape_vars(b, v))
+            stack.pop()
+            continue
+        missing = [i for i in node.inputs if i not in _SHAPES]
+        if missing:
+            stack.extend(missing)
+            continue
+        stack.pop()
+        shapes = node.op.shape(node, [_SHAPES[i] for i in node.inputs], b)
+        for k, out in enumerate(node.outputs):
+            _SHAPES[out] = tuple(shapes[k]) if shapes is not None else tuple(shape_vars(b, out))
+    return _SHAPES[var]
+
+
+def _free(var, depth=0):
+    """Is `var` a constant, a shape_i, or arithmetic on them without a broadcast choice (`where`)?"""
+    node = var.owner
+    if node is None or node.op.name == "shape_i":
+        return True
+    if node.op.name == "where" or depth > 6:
+        return False
+    return all(_free(v, depth + 1) for v in node.inputs)
+
+
+# shape_i(f(x), i) -> the i-th dimension of f's shape, from x's shape (f itself is not computed)
 @on("shape_i")
 def shape_from_inputs(node):
     var = node.inputs[0]
     owner = producer(var)
     if owner is None or owner.op.shape is None:
         return None
-    b = Builder(node)
-    shapes = owner.op.shape(owner, [tuple(shape_vars(b, v)) for v in owner.inputs], b)
-    if shapes is None:
+    d = shape_of(var, Builder(node))[node.params["i"]]
+    same = producer(d, "shape_i")
+    if same is not None and same.inputs[0] is var:
         return None
-    return same_type(node, shapes[var.index][node.params["i"]])
+    if _free(d) or n_clients(var) == n_shape_clients(var):  # else f(x) is computed anyway: keep it cheap
+        return same_type(node, d)
+    return None
 
 
 SHAPE = [shape_from_inputs]

@@ -69,12 +69,12 @@ def _power_by_squaring(b, x, n):
     return result
 
 
-# x**n -> x*x*...*x for integer n with 3 <= |n| <= 16 (reciprocal for negative n, floats only)
+# x**n -> x*x*...*x for integer n with 2 <= |n| <= 16 (x**2 is canonicalize's) (reciprocal for negative n, floats only)
 @on("power")
 def small_int_power(node):
     x, p = node.inputs
     e = scalar_value(p)
-    if e is None or isinstance(e, (bool, complex)) or e != int(e) or not 3 <= abs(e) <= 16:
+    if e is None or isinstance(e, (bool, complex)) or e != int(e) or not 2 <= abs(e) <= 16:
         return None
     n = int(e)
     b = Builder(node)

@@ -4,7 +4,6 @@ floating point into the stable op that computes the same function.
 They apply to every graph, gradient graphs included, since gradients are
 ordinary graphs optimized like the rest.
 """
-from ..trace.graph import Constant
 from .engine import Builder, is_scalar_const, on, producer, same_type
 
 
@@ -146,5 +145,3 @@ def log_softmax(node):
 
 STABILIZE = [log1p_from_log, expm1_from_exp, softplus_from_log1p, sigmoid_from_exp, log_sigmoid,
              log_one_minus_sigmoid, logsumexp_from_log, log_softmax]
-
-__all__ = ["STABILIZE", "Constant"]

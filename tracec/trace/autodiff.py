@@ -163,7 +163,8 @@ def _backward(seeds, wrt, consider_constant, disconnected_inputs, what):
             if want and g is not None:
                 grads.setdefault(id(inp), []).append(match_type(g, inp))
         for o in node.outputs:  # free memory of big graphs as we go
-            grads.pop(id(o), None)
+            if id(o) not in wrt_ids:
+                grads.pop(id(o), None)
 
     results = []
     for i, w in enumerate(wrt):

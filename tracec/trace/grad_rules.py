@@ -38,8 +38,8 @@ def _power(g, ans, x, y):
     # d/dx is 0 where y == 0 (also at x == 0); d/dy treats log(0) as 0, as JAX does
     if _is_nonzero_constant(y):
         gx = g * (y * x ** (y - 1))
-    else:
-        gx = g * np.where(y == 0, 0, y * x ** (y - 1))
+    else:  # where y == 0: 0 * x ** 1, so no 0 ** -1 either
+        gx = g * (y * x ** np.where(y == 0, 1, y - 1))
     return gx, g * ans * np.log(np.where(x == 0, 1, x))
 
 
@@ -144,15 +144,20 @@ def _others_product(x, axis):
     """For each element, the product of the other elements along `axis` (exact with zeros)."""
     kept = [a for a in range(x.ndim) if a not in axis]
     perm = kept + list(axis)
-    xt = np.transpose(x, tuple(perm))
+    xt = x if perm == list(range(x.ndim)) else np.transpose(x, tuple(perm))
     shape = np.shape(xt)
     flat = np.reshape(xt, tuple(shape[:len(kept)]) + (-1,))
     one = np.ones_like(flat[..., :1])
     left = np.cumprod(np.concatenate([one, flat[..., :-1]], axis=-1), axis=-1)
     rev = flat[..., ::-1]
     right = np.cumprod(np.concatenate([one, rev[..., :-1]], axis=-1), axis=-1)[..., ::-1]
-    others = np.reshape(left * right, shape)
-    return np.transpose(others, tuple(int(i) for i in np.argsort(perm)))
+    return _permuted(np.reshape(left * right, shape), perm)
+
+
+def _permuted(x, source_axes):
+    """`x` transposed so that axis k is the one whose source is k (no node when already so)."""
+    perm = tuple(int(i) for i in np.argsort(source_axes))
+    return x if perm == tuple(range(len(perm))) else np.transpose(x, perm)
 
 
 def _tensordot_grads(a, b, g, axes):
@@ -164,8 +169,7 @@ def _tensordot_grads(a, b, g, axes):
     src_a = kept_a + [ax_a[ax_b.index(j)] for j in sorted(ax_b)]  # the a-axis of each ga axis
     gb = np.tensordot(a, g, axes=(kept_a, list(range(na))))
     src_b = [ax_b[ax_a.index(i)] for i in sorted(ax_a)] + kept_b
-    return [np.transpose(ga, tuple(int(i) for i in np.argsort(src_a))),
-            np.transpose(gb, tuple(int(i) for i in np.argsort(src_b)))]
+    return [_permuted(ga, src_a), _permuted(gb, src_b)]
 
 
 def _einsum_grad(term, others, rhs, g, x):
@@ -212,18 +216,21 @@ def _where(node, inputs, outputs, grads):
 
 
 def _clip(node, inputs, outputs, grads):
+    # clip(x, lo, hi) = minimum(maximum(x, lo), hi), as in NumPy (also when lo > hi);
+    # at a tie the gradient goes to x
     x, *bounds = inputs
-    g = grads[0]
-    out = [None] * len(inputs)
-    outside = None
-    k = 1
-    for flag, cmp in (("has_lo", np.less), ("has_hi", np.greater)):
-        if node.params[flag]:
-            beyond = cmp(x, inputs[k])  # x < lo, x > hi: the bound is the value there
-            out[k] = np.where(beyond, g, 0)
-            outside = beyond if outside is None else outside | beyond
-            k += 1
-    out[0] = np.where(outside, 0, g)
+    g, has_lo, has_hi = grads[0], node.params["has_lo"], node.params["has_hi"]
+    lo = bounds[0] if has_lo else None
+    hi = bounds[-1] if has_hi else None
+    out, taken = [None] * len(inputs), None
+    if has_hi:
+        taken = (np.maximum(x, lo) if has_lo else x) > hi
+        out[-1] = np.where(taken, g, 0)
+    if has_lo:
+        below = x < lo if taken is None else (x < lo) & ~taken
+        out[1] = np.where(below, g, 0)
+        taken = below if taken is None else taken | below
+    out[0] = np.where(taken, 0, g)
     return out
 
 
@@ -343,7 +350,7 @@ def _reshape(node, inputs, outputs, grads):
 
 
 def _transpose(node, inputs, outputs, grads):
-    return [np.transpose(grads[0], tuple(int(i) for i in np.argsort(node.params["axes"])))]
+    return [_permuted(grads[0], node.params["axes"])]
 
 
 def _expand_dims(node, inputs, outputs, grads):
@@ -436,34 +443,6 @@ def _linspace(node, inputs, outputs, grads):
     return [np.sum(grads[0]) - g_stop, g_stop, None]
 
 
-def _ifelse(node, inputs, outputs, grads):
-    # each branch's inputs get that branch's gradient when it is taken, zeros otherwise
-    from .autodiff import backward, carries_grad
-    from .ifelse import ifelse
-    info = node.params["info"]
-    n_then = len(info.then_graph.captured)
-    per_branch = []
-    for graph in (info.then_graph, info.else_graph):
-        seeds = [(o, g) for o, g in zip(graph.outputs, grads) if g is not None and carries_grad(o)]
-        wrt = [v for v in graph.captured if carries_grad(v)]
-        found = backward(seeds, wrt, disconnected_inputs="ignore") if seeds and wrt else []
-        per_branch.append({id(v): g for v, g in zip(wrt, found)})
-    positions, then_vals, else_vals = [], [], []
-    for pos, v in enumerate(node.inputs[1:], start=1):
-        branch = 0 if pos - 1 < n_then else 1
-        if id(v) not in per_branch[branch]:
-            continue
-        g, zero = _t(per_branch[branch][id(v)]), np.zeros_like(_t(v))
-        positions.append(pos)
-        then_vals.append(g if branch == 0 else zero)
-        else_vals.append(zero if branch == 0 else g)
-    out = [None] * len(inputs)
-    if positions:
-        for pos, g in zip(positions, ifelse(inputs[0], then_vals, else_vals)):
-            out[pos] = g
-    return out
-
-
 NODE_RULES = {
     "where": _where, "clip": _clip, "divmod": _divmod, "modf": _modf, "frexp": _frexp,
     "sum": _sum, "mean": _mean, "var": _var, "std": _std, "prod": _prod,
@@ -473,7 +452,6 @@ NODE_RULES = {
     "broadcast_to": _broadcast_to, "concatenate": _concatenate, "stack": _stack, "split": _split,
     "flip": _flip, "roll": _roll, "tile": _tile, "repeat": _repeat,
     "getitem": _getitem, "setitem": _setitem, "alloc": _alloc, "linspace": _linspace,
-    "ifelse": _ifelse,
 }
 
 

@@ -4,9 +4,11 @@ A graph is immutable: every operation makes new nodes. Each node records the
 user's source location, so later error messages, the debug mode and the
 optimizer's fused nodes can always point at the user's own line.
 """
+import contextlib
 import linecache
 import os
 import sys
+import threading
 from collections import namedtuple
 
 import numpy as np
@@ -18,8 +20,12 @@ _NUMPY_DIR = os.path.dirname(os.path.abspath(np.__file__))
 _SKIP_DIRS = (_PACKAGE_DIR + os.sep, _NUMPY_DIR + os.sep)
 
 
-class SourceLoc(namedtuple("SourceLoc", "filename lineno function")):
-    """Where the user built a node: file, line and enclosing function."""
+class SourceLoc(namedtuple("SourceLoc", "filename lineno function note", defaults=("",))):
+    """Where the user built a node: file, line and enclosing function.
+
+    `note` says how the node relates to that line when it was not written
+    there directly, e.g. "gradient of exp" for nodes built by autodiff.
+    """
 
     def __str__(self):
         return f"{self.filename}:{self.lineno} in {self.function}"
@@ -30,14 +36,36 @@ class SourceLoc(namedtuple("SourceLoc", "filename lineno function")):
 
     def describe(self):
         code = self.code
-        return f"{self}" + (f": `{code}`" if code else "")
+        note = f" ({self.note})" if self.note else ""
+        return f"{self}" + (f": `{code}`" if code else "") + note
 
 
 UNKNOWN_LOC = SourceLoc("<unknown>", 0, "<unknown>")
+_override = threading.local()
+
+
+@contextlib.contextmanager
+def built_for(loc, note):
+    """Nodes built inside this block get `loc` (with `note`) instead of the caller's line.
+
+    Used when tracec itself builds nodes on behalf of a user node, e.g. the
+    gradient of a node is attributed to the forward line it differentiates.
+    """
+    stack = getattr(_override, "stack", None)
+    if stack is None:
+        stack = _override.stack = []
+    stack.append(loc._replace(note=note))
+    try:
+        yield
+    finally:
+        stack.pop()
 
 
 def user_source_loc():
     """The innermost stack frame outside tracec and NumPy: the user's line."""
+    stack = getattr(_override, "stack", None)
+    if stack:
+        return stack[-1]
     frame = sys._getframe(1)
     while frame is not None:
         filename = frame.f_code.co_filename

@@ -366,8 +366,8 @@ def _linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axi
 
 def _array(obj, dtype=None, copy=True, **kw):
     t = as_tensor(obj)
-    if dtype is not None and np.dtype(dtype) != t.dtype:
-        return astype(t, dtype)
+    if (dtype is not None and np.dtype(dtype) != t.dtype) or t.type.weak:
+        return astype(t, t.dtype if dtype is None else dtype)  # np.asarray(3) is a strong int64 array
     return globals()["copy"](t) if copy else t
 
 

@@ -5,6 +5,7 @@ A scan node holds the step function as an inner graph. Its outer inputs are
 its outputs are one stacked array per step output, then the final value of
 each shared variable the step function updates.
 """
+import sys
 from collections import OrderedDict
 
 import numpy as np
@@ -74,9 +75,9 @@ def _scan_impl(n_steps, *values, info):
     available = [len(s) - _span(t) for s, t in zip(seqs, info.seq_taps)]
     n = int(n_steps)
     if n < 0:
-        if not seqs:
+        if not seqs and not info.has_until:
             raise ValueError("scan: n_steps must be given when there are no sequences")
-        n = min(available)
+        n = min(available) if seqs else sys.maxsize  # no sequences: run until tc.until holds
     elif seqs and n > min(available):
         raise ValueError(f"scan: n_steps={n} is larger than the sequences allow ({min(available)} steps)")
     if min(available, default=0) < 0:
@@ -288,7 +289,7 @@ def scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_steps=None
                     bool(go_backwards), truncate_gradient, name, loc)
     from .numpy_api import int_scalar_var
     n_var = Constant(-1) if n_steps is None else int_scalar_var(n_steps, "scan n_steps")
-    if n_steps is None and not seq_entries:
+    if n_steps is None and not seq_entries and stop is None:
         raise ValueError(f"scan at {loc.describe()}: give n_steps or at least one sequence")
     outer = [n_var] + [t.variable for t, _ in seq_entries] + [init.variable for _, init, _ in states]
     outer += [sv.variable for sv, _ in upd_items] + [v.variable for v in nonseqs] + inner.captured

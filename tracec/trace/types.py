@@ -76,8 +76,8 @@ class TensorType:
 
         Safe casts happen silently; an unsafe one raises TypeError unless
         `allow_downcast` (None: like False, for callers that offer no such
-        option, so the message does not suggest it). Python scalars and lists are accepted when their
-        values survive the conversion exactly.
+        option, so the message does not suggest it). Python scalars and
+        lists are accepted when their values survive the conversion exactly.
         """
         hint = "" if allow_downcast is None else " or allow_input_downcast=True"
         if isinstance(value, (str, bytes)) or value is None:

@@ -1,9 +1,9 @@
 /* The fixed C ABI between the tracec runtime (tracec/cgen/_runtime.pyx) and the
  * per-graph modules it loads with dlopen. Plain C: no Python or NumPy headers.
  *
- * A module exports
- *     const char tc_kernel_signature[];   e.g. "float64,float64->float64"
- *     int tc_kernel(const tc_array *args, int nargs, const int64_t *shape, int ndim, tc_ctx *ctx);
+ * A module exports, for each kernel NAME it holds (one per elementwise group),
+ *     const char NAME_signature[];   e.g. "float64,float64->float64"
+ *     int NAME(const tc_array *args, int nargs, const int64_t *shape, int ndim, tc_ctx *ctx);
  * args holds the inputs, then the outputs (C-contiguous, of `shape`). The runtime
  * has checked dtypes, ranks and broadcasting before the call; the kernel still
  * refuses a wrong argument count. It returns 0, or an error code with

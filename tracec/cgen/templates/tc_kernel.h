@@ -143,8 +143,8 @@ static inline T tc_remainder_##S(T a, T b, int32_t *st)                         
     tc_divmod_##S(a, b, &mod);                                                          \
     return mod;                                                                         \
 }                                                                                       \
-static inline T tc_maximum_##S(T a, T b) { return (isnan(a) || isgreaterequal(a, b)) ? a : b; } \
-static inline T tc_minimum_##S(T a, T b) { return (isnan(a) || islessequal(a, b)) ? a : b; }    \
+static inline T tc_maximum_##S(T a, T b) { return (isnan(a) || isgreater(a, b)) ? a : b; }    \
+static inline T tc_minimum_##S(T a, T b) { return (isnan(a) || isless(a, b)) ? a : b; }       \
 static inline T tc_sign_##S(T a) { return a > 0 ? 1 : (a < 0 ? -1 : (a == 0 ? 0 : a)); }        \
 static inline T tc_heaviside_##S(T x, T h0)                                             \
 {                                                                                       \
@@ -154,7 +154,7 @@ static inline T tc_heaviside_##S(T x, T h0)                                     
 static inline T tc_spacing_##S(T x)                                                     \
 {                                                                                       \
     if (isinf(x)) return (T)NAN;                                                        \
-    return nextafter##M(x, copysign##M((T)INFINITY, x)) - x;                            \
+    return nextafter##M(x, x < 0 ? -(T)INFINITY : (T)INFINITY) - x;                     \
 }                                                                                       \
 static inline T tc_logaddexp_##S(T x, T y)                                              \
 {                                                                                       \
@@ -163,6 +163,11 @@ static inline T tc_logaddexp_##S(T x, T y)                                      
     if (tmp > 0) return x + log1p##M(exp##M(-tmp));                                     \
     if (tmp <= 0) return y + log1p##M(exp##M(tmp));                                     \
     return tmp;                                                                         \
+}                                                                                       \
+static inline T tc_sigmoid_##S(T x)                                                     \
+{                                                                                       \
+    T e = exp##M(-fabs##M(x));                                                          \
+    return x >= 0 ? 1 / (1 + e) : e / (1 + e);                                          \
 }                                                                                       \
 static inline T tc_logaddexp2_##S(T x, T y)                                             \
 {                                                                                       \

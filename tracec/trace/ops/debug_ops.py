@@ -40,8 +40,7 @@ def _frame_function(names):
     fn = _FRAMES.get(names)
     if fn is None:
         source = (f"def tracec_breakpoint({', '.join(names)}):\n"
-                  f"    import pdb\n"
-                  f"    pdb.set_trace()  # the variables you watched are local variables here\n"
+                  f"    __import__('pdb').set_trace()  # the values you watched are local variables here\n"
                   f"    return None\n")
         namespace = {}
         exec(compile(source, "<tc.debug.breakpoint>", "exec"), namespace)

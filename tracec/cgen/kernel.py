@@ -1,0 +1,158 @@
+"""Lowering elementwise nodes -- single ops and the optimizer's `fused_elemwise`
+groups -- to one C loop each, rendered from templates/elemwise.c.
+
+A kernel's C source depends only on its expression and dtypes, not on the
+program it came from: ranks and broadcast patterns are checked by the runtime
+and handled by the loops at run time, and constants are passed in as 0-d
+inputs. So one compiled module serves every program with the same expression.
+The comments (node, user source line) are left out of the cache key.
+"""
+import hashlib
+import os
+import string
+
+import numpy as np
+
+from ..config import config
+from ..trace.graph import Constant
+from ..trace.ops import OPS
+from .build import canonical
+from .render import CRenderer
+
+TEMPLATE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
+_TEMPLATES = {}
+
+
+def template(name):
+    if name not in _TEMPLATES:
+        with open(os.path.join(TEMPLATE_DIR, name)) as fh:
+            _TEMPLATES[name] = string.Template(fh.read())
+    return _TEMPLATES[name]
+
+
+class KernelSpec:
+    """One loop to generate: `nodes` (in order) computing `output` from `args`.
+
+    `args` are the graph variables the loop reads (the inner graph's inputs,
+    then its constants); `sources[i]` says where the executor finds arg i:
+    ``('input', k)`` -- input k of the outer node -- or ``('const', value)``.
+    """
+
+    def __init__(self, nodes, args, sources, output, node):
+        self.nodes, self.args, self.sources, self.output = nodes, args, sources, output
+        self.node = node  # the outer node (for error messages)
+
+
+def _const_value(var):
+    return np.asarray(var.value, dtype=var.dtype)
+
+
+def lower(node, renderer=CRenderer()):
+    """A KernelSpec for `node`, or None when part of it has no C rendering."""
+    op = node.op
+    if len(node.outputs) != 1 or node.outputs[0].type.weak:
+        return None
+    if op.name == "inplace_elemwise":
+        inner_op = OPS[node.params["op"]]
+        if inner_op.name == "fused_elemwise":
+            return _lower_fused(node, node.params["params"]["inner"], renderer)
+        if not config.c_single_ops:
+            return None
+        inner = inner_op.make_node(node.inputs, node.params["params"], loc=node.loc)
+        return _lower_nodes(node, [inner], list(node.inputs), inner.outputs[0], renderer)
+    if op.name == "fused_elemwise":
+        return _lower_fused(node, node.params["inner"], renderer)
+    if op.kind == "elemwise" and config.c_single_ops:
+        return _lower_nodes(node, [node], list(node.inputs), node.outputs[0], renderer)
+    return None
+
+
+def _lower_fused(node, inner, renderer):
+    return _lower_nodes(node, inner.nodes, inner.inputs, inner.output, renderer)
+
+
+def _lower_nodes(outer, nodes, inputs, output, renderer):
+    if not all(renderer.supports(n) for n in nodes):
+        return None
+    args, sources, seen = [], [], set()
+    for k, v in enumerate(inputs):
+        if id(v) not in seen:
+            seen.add(id(v))
+            args.append(v)
+            sources.append(("input", k))
+    for n in nodes:
+        for v in n.inputs:
+            if isinstance(v, Constant) and id(v) not in seen:
+                seen.add(id(v))
+                args.append(v)
+                sources.append(("const", _const_value(v)))
+    known = {id(v) for v in args} | {id(n.outputs[0]) for n in nodes}
+    if any(id(v) not in known for n in nodes for v in n.inputs):
+        return None  # reads a value it is not given (should not happen)
+    if not all(renderer.supports_dtype(v.dtype) for v in args):
+        return None
+    return KernelSpec(nodes, args, sources, output, outer)
+
+
+def signature(spec):
+    return ",".join(v.dtype.name for v in spec.args) + "->" + spec.output.dtype.name
+
+
+def render(spec, renderer=CRenderer()):
+    """(name, C source) of the kernel for `spec`; the name is a hash of the code."""
+    source = _render(spec, renderer)
+    digest = hashlib.sha256(canonical(source).encode()).hexdigest()[:20]
+    name = f"tc_k{digest}"
+    return name, source.replace(_NAME, name)
+
+
+_NAME = "tc_kernel_NAME"
+
+
+def _render(spec, renderer):
+    ct = renderer.ctype
+    names = {}
+    comments, scalars, contig_ptrs, contig_loads, strides, row_ptrs, strided_loads = [], [], [], [], [], [], []
+    contiguous = []
+    for k, v in enumerate(spec.args):
+        name = names[id(v)] = f"x{k}"
+        t = ct(v.dtype)
+        what = (f"constant {np.asarray(v.value).tolist()!r}" if isinstance(v, Constant) and v.ndim == 0
+                else "constant array" if isinstance(v, Constant) else f"input {v.name or ''}".rstrip())
+        comments.append(f"// {name}: {what} {v.type.short()}")
+        if v.ndim == 0:
+            scalars.append(f"    const {t} {name} = *(const {t} *)args[{k}].data;")
+            continue
+        contiguous.append(f"st[{k}][0] == (int64_t)sizeof({t})")
+        contig_ptrs.append(f"        const {t} *restrict a{k} = (const {t} *)args[{k}].data;")
+        contig_loads.append(f"                const {t} {name} = a{k}[i];")
+        strides.append(f"        const int64_t s{k} = st[{k}][cnd - 1] / (int64_t)sizeof({t});")
+        row_ptrs.append(f"                const {t} *restrict a{k} = (const {t} *)p[{k}];")
+        strided_loads.append(f"                    const {t} {name} = a{k}[i * s{k}];")
+    body = []
+    for j, node in enumerate(spec.nodes):
+        out = node.outputs[0]
+        name = names[id(out)] = f"v{j}"
+        args = [names[id(v)] for v in node.inputs]
+        expr = renderer.node_expr(node, args, [v.dtype for v in node.inputs])
+        call = f"{node.op.name}({', '.join(args)})"
+        comments.append(f"// {name} = {call} -> {out.type.short()}  at {node.loc.describe()}")
+        body.append(f"// {call}, line {node.loc.lineno}")
+        body.append(f"const {ct(out.dtype)} {name} = {expr};")
+    result = names[id(spec.output)]
+    n_out = len(spec.args)
+    t_out = ct(spec.output.dtype)
+    contiguous.append(f"st[{n_out}][0] == (int64_t)sizeof({t_out})")
+    contig_ptrs.append(f"        {t_out} *restrict out = ({t_out} *)args[{n_out}].data;")
+    strides.append(f"        const int64_t s{n_out} = st[{n_out}][cnd - 1] / (int64_t)sizeof({t_out});")
+    row_ptrs.append(f"                {t_out} *restrict out = ({t_out} *)p[{n_out}];")
+    indent = lambda lines, n: "\n".join(" " * n + line for line in lines)  # noqa: E731
+    title = f"{len(spec.nodes)} op(s): " + " ".join(n.op.name for n in spec.nodes)
+    return template("elemwise.c").substitute(
+        title=title, comments="\n".join(comments), nargs=n_out + 1, signature=signature(spec), fn=_NAME,
+        scalars="\n".join(scalars), contiguous_test=" && ".join(contiguous),
+        contiguous_pointers="\n".join(contig_ptrs),
+        contiguous_body="\n".join(contig_loads) + "\n" + indent(body, 16) + f"\n                out[i] = {result};",
+        strides="\n".join(strides), row_pointers="\n".join(row_ptrs),
+        strided_body="\n".join(strided_loads) + "\n" + indent(body, 20)
+        + f"\n                    out[i * s{n_out}] = {result};")

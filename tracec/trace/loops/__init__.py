@@ -1,0 +1,10 @@
+"""Python loops and ifs in `tc.compile` functions, captured as scan and ifelse.
+
+convert.py rewrites a function's source (AST) so each loop/if calls runtime.py,
+which runs it as Python when its bounds or condition are concrete and builds
+one scan / ifelse node when they are traced. analysis.py finds the loop state.
+"""
+from .convert import convert, converted_source
+from .runtime import LoopConversionError
+
+__all__ = ["convert", "converted_source", "LoopConversionError"]
