@@ -3,8 +3,9 @@
 `check(fn, *args)` runs `fn` under NumPy and, compiled with `tc.compile`, in
 the default mode and in FAST_COMPILE; results must agree in value, dtype and
 shape, and so must every argument the function modified in place. Each op
-that appears in a traced program is added to `SEEN_OPS`, which
-`test_coverage.py` compares with the op table.
+that appears in a traced or optimized program is added to `SEEN_OPS`, which
+`test_coverage.py` compares with the op table. In FAST_COMPILE (the NumPy
+interpreter) every node's value must also fit its type's broadcastable pattern.
 """
 import contextlib
 import copy

@@ -19,7 +19,7 @@ import warnings
 import numpy as np
 
 from . import grad_rules
-from .graph import Constant, Variable, toposort
+from .graph import Constant, Variable, built_for, toposort
 from .numpy_shape import numpy_patched
 from .tensor import Tensor
 
@@ -151,17 +151,19 @@ def _backward(seeds, wrt, consider_constant, disconnected_inputs, what):
                 f"{what}: the op {node.op.name!r} has no gradient rule; it was used at "
                 f"{node.loc.describe()}. Wrap its input in tc.stop_gradient(...) if no gradient "
                 f"should flow there, or define one by setting tc.OPS[{node.op.name!r}].grad")
-        out_grads = [g if g is not None or not carries_grad(o) else _zeros_like(o)
-                     for o, g in zip(node.outputs, out_grads)]
-        wrap = lambda v: None if v is None else Tensor(v, mutable=False)  # noqa: E731
-        in_grads = rule(node, [wrap(i) for i in node.inputs], [wrap(o) for o in node.outputs],
-                        [wrap(g) for g in out_grads])
-        if len(in_grads) != len(node.inputs):
-            raise ValueError(f"the gradient rule of {node.op.name!r} returned {len(in_grads)} "
-                             f"gradients for {len(node.inputs)} inputs")
-        for inp, want, g in zip(node.inputs, wanted, in_grads):
-            if want and g is not None:
-                grads.setdefault(id(inp), []).append(match_type(g, inp))
+        # nodes of this gradient are attributed to the forward line they differentiate
+        with built_for(node.loc, f"gradient of {node.op.name}"):
+            out_grads = [g if g is not None or not carries_grad(o) else _zeros_like(o)
+                         for o, g in zip(node.outputs, out_grads)]
+            wrap = lambda v: None if v is None else Tensor(v, mutable=False)  # noqa: E731
+            in_grads = rule(node, [wrap(i) for i in node.inputs], [wrap(o) for o in node.outputs],
+                            [wrap(g) for g in out_grads])
+            if len(in_grads) != len(node.inputs):
+                raise ValueError(f"the gradient rule of {node.op.name!r} returned {len(in_grads)} "
+                                 f"gradients for {len(node.inputs)} inputs")
+            for inp, want, g in zip(node.inputs, wanted, in_grads):
+                if want and g is not None:
+                    grads.setdefault(id(inp), []).append(match_type(g, inp))
         for o in node.outputs:  # free memory of big graphs as we go
             if id(o) not in wrt_ids:
                 grads.pop(id(o), None)
