@@ -836,3 +836,23 @@ def test_results_of_view_ops_on_intermediates_are_writeable_and_independent():
         r[...] = 5.0            # each result is a writeable array of its own
     np.testing.assert_array_equal(outs[3], np.full((2, 2), 5.0))
     np.testing.assert_array_equal(f(np.zeros((2, 2)))[3], np.ones((2, 2)))
+
+
+def test_buffer_with_concrete_shape_filled_with_traced_values():
+    @tc.compile
+    def fill_rows(x):
+        out = np.zeros((2, 3))
+        out[1] = x
+        return out
+
+    np.testing.assert_array_equal(fill_rows(np.arange(3.0)), [[0, 0, 0], [0, 1, 2]])
+
+
+def test_library_code_calling_numpy_allocators_gets_real_arrays():
+    # numpy.random allocates with np.empty internally: it must not receive traced arrays
+    @tc.compile
+    def noisy(x):
+        rng = np.random.default_rng(0)
+        return x + rng.uniform(size=3)
+
+    np.testing.assert_allclose(noisy(np.zeros(3)), np.random.default_rng(0).uniform(size=3))

@@ -26,6 +26,7 @@ except ImportError as exc:  # not built (a source tree without `pip install -e .
     Kernel = KernelStatus = None
     _RUNTIME_ERROR = exc
 
+_CPUS = os.cpu_count() or 1
 _FPE_CATEGORIES = ((1, "divide"), (2, "over"), (4, "under"), (8, "invalid"))
 _warned = set()
 _modules = {}  # (source, compiler, flags, cache dir) -> module path: each source is hashed once per process
@@ -193,7 +194,7 @@ class CExecutor:
     def run(self, input_values):
         """Values of ``program.roots()`` for the values of ``program.all_inputs()``."""
         values = config._values
-        nthreads = values["c_threads"] or os.cpu_count() or 1
+        nthreads = values["c_threads"] or _CPUS
         threshold = values["c_parallel_threshold"]
         if self.pending:
             self._maybe_compile(input_values, threshold)

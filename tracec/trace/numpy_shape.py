@@ -8,13 +8,11 @@ import builtins
 import contextlib
 import functools
 import operator
-import os
-import sys
 import threading
 
 import numpy as np
 
-from . import context, ops
+from . import ops
 from .graph import Constant
 from .ops.reduce import normalize_axes
 from .tensor import Tensor, View
@@ -388,23 +386,27 @@ _patch_depth = 0
 def _dispatching(name):
     original, traced = _ORIGINALS[name], _CREATION[name]
 
-    buffer = name in _BUFFERS
-
     @functools.wraps(original)
     def create(*args, **kwargs):
         if contains_tensor(args) or builtins.any(contains_tensor(v) for v in kwargs.values()):
             return traced(*args, **kwargs)
-        if buffer and kwargs.get("like") is None and context.current() is not None \
-                and not sys._getframe(1).f_code.co_filename.startswith(_PACKAGE_DIR):
-            return traced(*args, **kwargs)  # a buffer the user's traced code may fill with traced values
         return original(*args, **kwargs)
     return create
 
 
-# allocations made while tracing are traced even with concrete sizes: the
-# idiom `out = np.zeros((3, 3)); out[i] = traced_value` must work
+# Allocations in the user's own traced code are traced even with concrete sizes, so
+# `out = np.zeros((3, 3)); out[i] = traced_value` works. The loop converter routes the
+# user's calls here (`user_callable`); library code (numpy.random, scipy...) still gets
+# real ndarrays from these functions.
 _BUFFERS = ("zeros", "ones", "empty", "full")
-_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
+def user_callable(f):
+    """What a call to `f` from user code being traced should run."""
+    for name in _BUFFERS:
+        if f is _ORIGINALS[name] or f is _PATCHED.get(name):
+            return _CREATION[name]
+    return f
 
 
 _PATCHED = {name: _dispatching(name) for name in _CREATION}

@@ -418,6 +418,8 @@ class ExpressionConverter(ast.NodeTransformer):
         return node
 
     def _wrap(self, func):
+        if isinstance(func, ast.Attribute) and func.attr in ("zeros", "ones", "empty", "full"):
+            return True  # np.zeros & co. in user code allocate traced buffers (numpy_shape.user_callable)
         if isinstance(func, ast.Name):
             return func.id not in _BUILTIN_NAMES and not func.id.startswith(RT)
         root = func
@@ -547,6 +549,8 @@ def _build(fn):
 def convert_callee(f):
     """What converted code calls instead of `f`: the converted user function, else `f`."""
     from ...function import CompiledFunction
+    from ..numpy_shape import user_callable
+    f = user_callable(f)  # np.zeros & co. allocate traced buffers when user code calls them
     if isinstance(f, types.FunctionType):
         return convert(f)
     if isinstance(f, types.MethodType) and isinstance(f.__func__, types.FunctionType):
