@@ -82,6 +82,10 @@ def test_results_are_never_aliased_with_internal_buffers():
     assert b[0] == 1 and x[0] == 0
     c, _ = f(x)
     assert c[0] == 1 and not np.shares_memory(a, c)
+    view = c[1:]
+    del c
+    d, _ = f(x)  # the last output's buffer is reused only once nobody holds it, views included
+    assert not np.shares_memory(view, d) and view[0] == 3
 
 
 def test_threads_above_the_threshold_give_the_same_result():

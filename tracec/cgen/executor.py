@@ -8,6 +8,7 @@ the interpreter would, naming the op and the user's source line.
 """
 import os
 import warnings
+from sys import getrefcount
 
 import numpy as np
 
@@ -184,6 +185,7 @@ class CExecutor:
             if s not in keep:
                 frees[i].append(s)
         self.steps = [step + (f,) for step, f in zip(steps, frees)]
+        self._buffers = [None] * len(self.steps)
 
     def _maybe_compile(self, input_values, threshold):
         self.calls += 1
@@ -203,18 +205,30 @@ class CExecutor:
             store[pos] = value
         for pos, value in self.constants:
             store[pos] = value
-        for node, kernel, ins, call, outs, frees in self.steps:
+        buffers = self._buffers
+        for step, (node, kernel, ins, call, outs, frees) in enumerate(self.steps):
             if kernel is None:
                 results = run_node(node, [store[i] for i in ins])
                 for i, r in zip(outs, results):
                     store[i] = r
             else:
                 args, dest = call
+                if dest is None:
+                    # last call's output, when nobody else holds it any more (3: list, local,
+                    # argument): its pages are mapped already, a fresh array's are not
+                    out = buffers[step]
+                    if out is not None and getrefcount(out) != 3:
+                        out = None
+                else:
+                    out = store[dest]
                 try:
-                    store[outs[0]] = kernel([store[i] for i in args], nthreads, threshold,
-                                            None if dest is None else store[dest])
+                    result = kernel([store[i] for i in args], nthreads, threshold, out)
                 except KernelStatus as status:
-                    store[outs[0]] = _recover(node, [store[i] for i in ins], status)
+                    result = _recover(node, [store[i] for i in ins], status)
+                store[outs[0]] = result
+                if dest is None:
+                    buffers[step] = result
+                out = None
             for i in frees:
                 store[i] = None
         return [store[i] for i in self.root_slots]

@@ -5,8 +5,10 @@ A scan node holds the step function as an inner graph. Its outer inputs are
 its outputs are one stacked array per step output, then the final value of
 each shared variable the step function updates.
 """
+import copy
 import sys
-from collections import OrderedDict
+from collections import OrderedDict, deque
+
 
 import numpy as np
 
@@ -46,6 +48,13 @@ class ScanInfo:
         self.truncate_gradient = truncate_gradient
         self.name = name
         self.loc = loc
+        self.keep = None  # per stacked output: store only the last k steps (set by the optimizer)
+
+    def with_keep(self, keep):
+        """A copy storing only the last keep[j] steps of stacked output j (None: all)."""
+        new = copy.copy(self)
+        new.keep = tuple(keep)
+        return new
 
     @property
     def n_states(self):
@@ -87,7 +96,8 @@ def _scan_impl(n_steps, *values, info):
         depth = -min(taps)
         histories.append([init] if depth == 1 else list(np.asarray(init)[-depth:]))
     n_rec = info.n_states - info.n_updates
-    collected = [[] for _ in range(n_rec + info.n_plain_outputs)]
+    keep = info.keep or (None,) * (n_rec + info.n_plain_outputs)
+    collected = [deque(maxlen=k) if k else [] for k in keep]  # only the last k steps when k is set
     for t in range(n):
         step_in = []
         for s, taps in zip(seqs, info.seq_taps):
