@@ -360,3 +360,23 @@ def test_verify_grad_accepts_correct_and_rejects_wrong_gradients():
 
 def test_verify_grad_float32_arguments_are_checked_in_float64():
     tc.verify_grad(lambda x: np.sin(x) * x, [np.linspace(0, 1, 4, dtype=np.float32)])
+
+
+def test_naive_binary_cross_entropy_value_and_gradient_stay_finite():
+    # issue 4: np.log(p), np.log(1 - p) on p = sigmoid(z) at z = +-800
+    z, y = tc.dvector("z"), tc.dvector("y")
+    p = 1 / (1 + np.exp(-z))
+    cost = -(y * np.log(p) + (1 - y) * np.log(1 - p)).sum()
+    (g,) = tc.grad(cost, [z])
+    zs, ys = np.array([800.0, -800.0, 800.0, -800.0]), np.array([1.0, 0.0, 0.0, 1.0])
+    value, grad = tc.function([z, y], [cost, g])(zs, ys)
+    assert value == 1600.0
+    np.testing.assert_array_equal(grad, [0.0, 0.0, 1.0, -1.0])
+
+    def bce(z, y):
+        p = 1 / (1 + np.exp(-z))
+        return -(y * np.log(p) + (1 - y) * np.log(1 - p)).sum()
+
+    value, grad = tc.value_and_grad(bce)(zs, ys)
+    assert value == 1600.0
+    np.testing.assert_array_equal(grad, [0.0, 0.0, 1.0, -1.0])

@@ -33,7 +33,8 @@ globals().update(_TYPED)  # tc.ivector, tc.fmatrix, tc.dtensor4, ...
 __version__ = "0.1.0"
 
 
-def compile(fn=None, *, mode=None, static_argnums=(), static_argnames=(), name=None, profile=None):
+def compile(fn=None, *, mode=None, static_argnums=(), static_argnames=(), name=None, profile=None,
+            optimizer_including=(), optimizer_excluding=()):
     """Compile a NumPy function: trace it once per argument signature, then run the graph.
 
     Usable as ``@tc.compile`` or ``@tc.compile(static_argnums=1)``. The signature
@@ -49,9 +50,16 @@ def compile(fn=None, *, mode=None, static_argnums=(), static_argnames=(), name=N
     >>> norm(np.array([[3., 4.]]), axis=1)
     array([5.])
     """
+    if optimizer_including or optimizer_excluding:
+        mode = Mode(mode) if mode is None or isinstance(mode, str) else mode
+        mode = mode.including(*_names(optimizer_including)).excluding(*_names(optimizer_excluding))
     if fn is None:
         return lambda f: CompiledFunction(f, mode, static_argnums, static_argnames, name, profile)
     return CompiledFunction(fn, mode, static_argnums, static_argnames, name, profile)
+
+
+def _names(value):
+    return (value,) if isinstance(value, str) else tuple(value)
 
 
 def function(inputs, outputs, updates=None, givens=None, mode=None, name=None,

@@ -74,7 +74,16 @@ def _symbolic_grad(cost, wrt, consider_constant=None, disconnected_inputs="raise
     if not seeds:
         raise ValueError("tc.grad: give a cost, or known_grads= (gradients of some variables)")
     const = [_var(v, "tc.grad: consider_constant item") for v in (consider_constant or [])]
+    seeds = _stable_seeds(seeds, wrt_vars + const)
     return _wrap(backward(seeds, wrt_vars, const, disconnected_inputs), single)
+
+
+def _stable_seeds(seeds, keep):
+    """Seeds whose graphs went through the stabilize rewrites, so a naive
+    ``np.log(sigmoid(z))`` differentiates into finite sigmoid/softplus forms."""
+    from .opt import stabilized
+    stable = stabilized([v for v, _ in seeds], stop=keep)
+    return [(s, g) for s, (_, g) in zip(stable, seeds)]
 
 
 def Lop(f, wrt, eval_points, consider_constant=None, disconnected_inputs="raise"):
@@ -281,6 +290,7 @@ class _Traced:
         return trees[0] if self.single_arg else tuple(trees)
 
     def backward(self, seeds, what):
+        seeds = _stable_seeds(seeds, list(self.fresh))
         return backward(seeds, self.fresh, disconnected_inputs="ignore", what=what)
 
 

@@ -208,3 +208,20 @@ def test_writebacks_and_updates_survive_optimization():
     np.testing.assert_allclose(out, np.exp(x))
     np.testing.assert_allclose(w.get_value(), x)
     np.testing.assert_array_equal(x, np.arange(3.0))
+
+
+def test_compile_accepts_optimizer_excluding():
+    import numpy as np
+    import tracec as tc
+    from tracec.trace.graph import toposort
+
+    def f(x):
+        return np.log(1 + np.exp(x))
+
+    plain = tc.compile(f, optimizer_excluding=["stabilize"])
+    stable = tc.compile(f)
+    x = np.array([0.0, 1.0])
+    np.testing.assert_allclose(plain(x), stable(x))
+    ops_plain = {n.op.name for n in toposort(tc.opt.optimized_program(plain)[0].roots())}
+    ops_stable = {n.op.name for n in toposort(tc.opt.optimized_program(stable)[0].roots())}
+    assert "softplus" not in ops_plain and "softplus" in ops_stable

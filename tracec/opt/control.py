@@ -52,20 +52,21 @@ def scan_keep_last(program):
     return _rebuild(program, mapping)
 
 
-def optimize_inner_graphs(mode):
-    """A pass running `mode`'s pipeline (minus this pass) on every scan and ifelse inner graph."""
-    def pass_(program):
-        from .pipeline import optimize
-        mapping = {}
-        for node in toposort(program.roots()):
-            info = node.params.get("info") if node.op.name in ("scan", "ifelse") else None
-            if info is None or getattr(info, "inner_optimized", False):
-                continue
-            new_info = _with_optimized_inner(info, lambda p: optimize(p, mode))
-            new = node.op.make_node(node.inputs, {"info": new_info}, loc=node.loc)
-            mapping.update(zip(node.outputs, new.outputs))
-        return _rebuild(program, mapping)
-    return pass_
+def optimize_inner_graphs(program, steps):
+    """# scan and ifelse inner graphs -> optimized by the same passes as the outer graph"""
+    from .pipeline import _optimize
+    mapping = {}
+    for node in toposort(program.roots()):
+        info = node.params.get("info") if node.op.name in ("scan", "ifelse") else None
+        if info is None or getattr(info, "inner_optimized", False):
+            continue
+        new_info = _with_optimized_inner(info, lambda p: _optimize(p, steps))
+        new = node.op.make_node(node.inputs, {"info": new_info}, loc=node.loc)
+        mapping.update(zip(node.outputs, new.outputs))
+    return _rebuild(program, mapping)
+
+
+optimize_inner_graphs.needs_steps = True
 
 
 def _optimized(graph, run):

@@ -16,6 +16,7 @@ from ..trace.graph import Constant, SourceLoc, Variable, clone_replace
 from ..trace.ops import OPS
 from .basic import CONSTANT_FOLDING, DEAD_CODE
 from .canonicalize import CANONICALIZE
+from .control import optimize_inner_graphs, scan_keep_last
 from .engine import run_pass, with_roots
 from .fusion import fuse_elemwise, reuse_buffers
 from .shapes import SHAPE, clear_cache as clear_shape_cache
@@ -31,6 +32,8 @@ PIPELINE = [
     ("stabilize", STABILIZE),                               # overflow-free forms
     ("specialize", SPECIALIZE),                             # gemm/gemv, powers to products
     ("shape", SHAPE + CANONICALIZE + CONSTANT_FOLDING),     # shape_i(f(x)) from x's shape
+    ("scan_memory", scan_keep_last),                        # loops store only the steps read
+    ("inner_graphs", optimize_inner_graphs),                # scan/ifelse bodies get these passes too
     ("fusion", fuse_elemwise),                              # elementwise chains -> one kernel
     ("inplace", reuse_buffers),                             # write into dead intermediates
 ]
@@ -226,7 +229,7 @@ def _optimize(program, steps):
         else:
             start = time.perf_counter()
             before = len(_nodes(program))
-            program = rules(program)
+            program = rules(program, steps) if getattr(rules, "needs_steps", False) else rules(program)
             st = {"pass": name, "seconds": time.perf_counter() - start, "nodes_before": before,
                   "nodes_after": len(_nodes(program)), "sweeps": 1, "rewrites": {}}
         if check is not None:
