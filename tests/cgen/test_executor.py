@@ -126,3 +126,15 @@ def test_shared_updates_and_writebacks_with_kernels():
     step = tc.function([x], (w * x).sum(), updates=[(w, w - 0.5 * x * w)])
     assert step(np.arange(3.0)) == 3.0
     np.testing.assert_allclose(w.get_value(), 1 - 0.5 * np.arange(3.0))
+
+
+def test_python_int_out_of_the_array_dtype_raises_like_numpy():
+    @tc.compile
+    def shifted(x, s):
+        return (x + s) * 2
+
+    x = np.arange(3, dtype=np.int8)
+    np.testing.assert_array_equal(shifted(x, 3), (x + 3) * 2)
+    assert shifted(x, 3).dtype == np.int8
+    with pytest.raises(OverflowError, match="300 out of bounds for int8"):
+        shifted(x, 300)  # NumPy refuses; a C kernel would wrap silently

@@ -186,6 +186,10 @@ class CExecutor:
                 frees[i].append(s)
         self.steps = [step + (f,) for step, f in zip(steps, frees)]
         self._buffers = [None] * len(self.steps)
+        # Python ints (weak) feeding a kernel: NumPy raises OverflowError when one does not fit
+        # the array's dtype, while C would wrap; such calls go through NumPy instead
+        self._weak_ints = [[i for v, i in zip(node.inputs, ins) if v.type.weak and v.dtype.kind in "iu"]
+                           if kernel is not None else [] for node, kernel, ins, *_ in self.steps]
 
     def _maybe_compile(self, input_values, threshold):
         self.calls += 1
@@ -206,8 +210,9 @@ class CExecutor:
         for pos, value in self.constants:
             store[pos] = value
         buffers = self._buffers
+        weak_ints = self._weak_ints
         for step, (node, kernel, ins, call, outs, frees) in enumerate(self.steps):
-            if kernel is None:
+            if kernel is None or (weak_ints[step] and any(not -128 <= store[i] < 128 for i in weak_ints[step])):
                 results = run_node(node, [store[i] for i in ins])
                 for i, r in zip(outs, results):
                     store[i] = r
