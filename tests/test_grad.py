@@ -380,3 +380,15 @@ def test_naive_binary_cross_entropy_value_and_gradient_stay_finite():
     value, grad = tc.value_and_grad(bce)(zs, ys)
     assert value == 1600.0
     np.testing.assert_array_equal(grad, [0.0, 0.0, 1.0, -1.0])
+
+
+@pytest.mark.parametrize("x", [np.array([2.0, 0.0, 3.0, 4.0]), np.array([[1.0, 0.0, 2.0], [0.0, 0.0, 3.0]]),
+                               np.array([1.5, -2.0, 3.0, 0.5])])
+def test_cumprod_gradient_is_exact_with_zeros(x):
+    tc.verify_grad(lambda v: np.cumprod(v, axis=-1), [x])
+    tc.verify_grad(lambda v: np.cumprod(v), [x])
+    g = tc.grad(lambda v: np.cumprod(v, axis=-1).sum())(x)
+    rows = x.reshape(-1, x.shape[-1])
+    expected = [[sum(np.prod(np.delete(r[:j + 1], i)) for j in range(i, len(r))) for i in range(len(r))]
+                for r in rows]
+    np.testing.assert_allclose(g.reshape(rows.shape), expected)

@@ -3,7 +3,7 @@
 step) and a lazy ifelse of the two branches' gradients."""
 import numpy as np
 
-from .graph import clone_replace
+from .graph import Variable, clone_replace
 from .tensor import Tensor
 
 
@@ -122,12 +122,17 @@ def ifelse_grad(node, inputs, outputs, grads):
                                (False, info.else_graph, values[n_then:])):
         # each branch differentiates its own captured inputs; an outer value captured by both
         # branches is two node inputs, and the driver adds the two contributions
-        fwd = clone_replace(graph.outputs, dict(zip(graph.captured, [v.variable for v in vals])))
+        # differentiate with respect to fresh stand-ins: captured values may depend on one
+        # another (x and reshape(x)), and each must get only its own direct contribution
+        fresh = [Variable(v.variable.type.with_weak(False) if v.variable.type.weak else v.variable.type)
+                 for v in vals]
+        fwd = clone_replace(graph.outputs, dict(zip(graph.captured, fresh)))
         seeds = [(f, g.variable) for f, g in zip(fwd, grads) if f.dtype.kind == "f" and g is not None]
         wanted = _floats(vals)
-        wrt = [v.variable for v, w in zip(vals, wanted) if w]
-        got = iter(backward(seeds, wrt, disconnected_inputs="ignore", what="ifelse gradient")
-                   if seeds and wrt else [])
+        wrt = [f for f, w in zip(fresh, wanted) if w]
+        got = backward(seeds, wrt, disconnected_inputs="ignore", what="ifelse gradient") \
+            if seeds and wrt else []
+        got = iter(clone_replace(got, dict(zip(fresh, [v.variable for v in vals]))) if got else [])
         for v, w in zip(vals, wanted):
             if not w:
                 in_grads.append(None)

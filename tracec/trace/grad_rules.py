@@ -291,12 +291,29 @@ def _cumsum(node, inputs, outputs, grads):
     return [_reverse_cumsum(g, axis)]
 
 
+def _cumprod_exact(x, g, axis):
+    """sum over j >= i of g_j * prod_{k <= j, k != i} x_k along `axis`, exact with zeros:
+    prod_{k<i} x_k times S_i, where S_i = g_i + x_{i+1} S_{i+1} is a reverse scan."""
+    from .scan import scan
+    xt, gt = np.moveaxis(x, axis, 0), np.moveaxis(g, axis, 0)
+    one = np.ones_like(xt[:1])
+    before = np.cumprod(np.concatenate([one, xt[:-1]]), axis=0)
+    after = np.concatenate([xt[1:], one])
+    s, _ = scan(lambda gi, xn, acc: gi + xn * acc, sequences=[gt, after],
+                outputs_info=np.zeros_like(xt[0]), go_backwards=True, name="cumprod gradient")
+    return np.moveaxis(before * s[::-1], 0, axis)
+
+
 def _cumprod(node, inputs, outputs, grads):
-    # sum over later outputs of g * out / x (assumes no zeros in x, as Theano does)
-    x, axis = inputs[0], node.params["axis"]
-    if axis is None:
-        return [np.reshape(_reverse_cumsum(grads[0] * outputs[0], 0) / np.reshape(x, -1), np.shape(x))]
-    return [_reverse_cumsum(grads[0] * outputs[0], axis) / x]
+    # sum over later outputs of g * out / x; where x has a zero, the exact (slower) scan form
+    from .ifelse import ifelse
+    x, axis, g = inputs[0], node.params["axis"], grads[0]
+    flat = axis is None
+    if flat:
+        x, axis = np.reshape(x, -1), 0
+    fast = _reverse_cumsum(g * outputs[0], axis) / x
+    grad = ifelse(np.any(x == 0), _cumprod_exact(x, g, axis), fast)
+    return [np.reshape(grad, np.shape(inputs[0])) if flat else grad]
 
 
 def _matmul(node, inputs, outputs, grads):
