@@ -392,3 +392,16 @@ def test_cumprod_gradient_is_exact_with_zeros(x):
     expected = [[sum(np.prod(np.delete(r[:j + 1], i)) for j in range(i, len(r))) for i in range(len(r))]
                 for r in rows]
     np.testing.assert_allclose(g.reshape(rows.shape), expected)
+
+
+def test_gradient_of_a_declared_matrix_that_broadcasts_at_run_time():
+    # tc.dmatrix does not say that a dimension has length 1; when it does at run time and
+    # broadcasts, the gradient is still summed back to the input's shape
+    x, y = tc.dmatrix("x"), tc.dmatrix("y")
+    (g,) = tc.grad((x * y).sum(), [x])
+    f = tc.function([x, y], g)
+    np.testing.assert_array_equal(f(np.ones((1, 3)), np.arange(6.0).reshape(2, 3)), [[3.0, 5.0, 7.0]])
+    W = tc.shared(np.ones((1, 3)), name="W")
+    step = tc.function([y], (W * y).sum(), updates=[(W, W - 0.1 * tc.grad((W * y).sum(), W))])
+    step(np.arange(6.0).reshape(2, 3))
+    np.testing.assert_allclose(W.get_value(), [[0.7, 0.5, 0.3]])

@@ -154,6 +154,8 @@ OTHER = [  # (op name, function, argument specs)
     ("cumsum", lambda x: np.cumsum(x), [normal(3, 4)]),
     ("cumprod", lambda x: np.cumprod(x, axis=0), [positive(3, 4)]),
     ("cumprod", lambda x: np.cumprod(x), [positive(2, 3)]),
+    ("sum_to", lambda x: tc.Tensor(tc.OPS["sum_to"](x.variable, tc.Constant(1), x.shape[1].variable)),
+     [normal(3, 4)]),
     ("matmul", lambda a, b: a @ b, [normal(3, 4), normal(4, 2)]),
     ("matmul", lambda a, b: a @ b, [normal(4), normal(4, 2)]),
     ("matmul", lambda a, b: a @ b, [normal(3, 4), normal(4)]),

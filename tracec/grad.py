@@ -291,7 +291,8 @@ class _Traced:
 
     def backward(self, seeds, what):
         seeds = _stable_seeds(seeds, list(self.fresh))
-        return backward(seeds, self.fresh, disconnected_inputs="ignore", what=what)
+        # the fresh variables' types come from the actual arguments: no hidden broadcasting
+        return backward(seeds, self.fresh, disconnected_inputs="ignore", what=what, declared_types=False)
 
 
 def _scalar_output(out, what):

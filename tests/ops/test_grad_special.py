@@ -17,3 +17,12 @@ def test_jacobian_op():
     check(jac, rand((3,), "float64"), expect_ops=["jacobian"])
     check(tc.jacobian(lambda x: x @ x.T), rand((2, 3), "float64"), expect_ops=["jacobian"])
     check(tc.jacobian(lambda x: x[:0] * 2), rand((3,), "float64"), expect_ops=["jacobian"])  # empty rows
+
+
+def test_sum_to_undoes_runtime_broadcasting():
+    # the gradient of an input leaf is summed to the input's run-time shape
+    def grad_x(x, y):
+        return tc.grad((x * y).sum(), [x])[0]
+
+    check(grad_x, rand((3, 4), "float64"), rand((3, 4), "float64"),
+          reference=lambda x, y: y, expect_ops=["sum_to"])

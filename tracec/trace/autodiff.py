@@ -82,11 +82,23 @@ def _add_all(terms):
     return total.variable
 
 
+def _sum_to_runtime_shape(grad, var):
+    """For an input leaf whose declared type may hide a length-1 dimension that
+    broadcast at run time (tc.dmatrix given a (1, n) array), sum the gradient to
+    the value's actual shape; a no-op when the shapes already agree."""
+    if var.owner is not None or var.ndim == 0 or all(var.broadcastable):
+        return grad
+    from .ops import OPS
+    dims = [Constant(1) if b else OPS["shape_i"](var, i=i) for i, b in enumerate(var.broadcastable)]
+    return OPS["sum_to"](grad, *dims)
+
+
 def _zeros_like(var):
     return np.zeros_like(Tensor(var, mutable=False)).variable
 
 
-def backward(seeds, wrt, consider_constant=(), disconnected_inputs="raise", what="tc.grad"):
+def backward(seeds, wrt, consider_constant=(), disconnected_inputs="raise", what="tc.grad",
+             declared_types=True):
     """Gradients of the seeded outputs with respect to each variable of `wrt`.
 
     Parameters
@@ -98,6 +110,10 @@ def backward(seeds, wrt, consider_constant=(), disconnected_inputs="raise", what
     consider_constant : list of Variable
         Gradients do not flow past these (as if they were constants).
     disconnected_inputs : {'raise', 'warn', 'ignore'}
+    declared_types : bool
+        The `wrt` leaves have declared types (``tc.dmatrix``) that may hide a
+        length-1 dimension broadcasting at run time: their gradients are summed
+        to the run-time shape. False when the types come from actual values.
         What to do when a variable of `wrt` does not influence any seed.
 
     Returns
@@ -109,10 +125,10 @@ def backward(seeds, wrt, consider_constant=(), disconnected_inputs="raise", what
         raise ValueError(f"disconnected_inputs must be 'raise', 'warn' or 'ignore', got {disconnected_inputs!r}")
     grad_rules.install()  # rules of ops registered after this module was imported (scan, ifelse)
     with numpy_patched():
-        return _backward(seeds, wrt, consider_constant, disconnected_inputs, what)
+        return _backward(seeds, wrt, consider_constant, disconnected_inputs, what, declared_types)
 
 
-def _backward(seeds, wrt, consider_constant, disconnected_inputs, what):
+def _backward(seeds, wrt, consider_constant, disconnected_inputs, what, declared_types):
     blocked = {id(v) for v in consider_constant}
     seed_vars = [v for v, _ in seeds]
     nodes = toposort(seed_vars)
@@ -171,7 +187,8 @@ def _backward(seeds, wrt, consider_constant, disconnected_inputs, what):
     results = []
     for i, w in enumerate(wrt):
         if id(w) in grads:
-            results.append(_add_all(grads[id(w)]))
+            total = _add_all(grads[id(w)])
+            results.append(_sum_to_runtime_shape(total, w) if declared_types else total)
             continue
         if id(w) not in reaches_seed or id(w) in blocked:
             msg = (f"{what}: the cost does not depend on {describe(w, f'wrt[{i}],')}"

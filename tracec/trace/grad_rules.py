@@ -316,6 +316,11 @@ def _cumprod(node, inputs, outputs, grads):
     return [np.reshape(grad, np.shape(inputs[0])) if flat else grad]
 
 
+def _sum_to(node, inputs, outputs, grads):
+    g = inputs[0]
+    return [np.broadcast_to(grads[0], np.shape(g))] + [None] * (len(inputs) - 1)
+
+
 def _matmul(node, inputs, outputs, grads):
     a, b = inputs
     g = grads[0]
@@ -467,7 +472,7 @@ NODE_RULES = {
     "matmul": _matmul, "dot": _dot, "tensordot": _tensordot, "outer": _outer, "einsum": _einsum,
     "reshape": _reshape, "transpose": _transpose, "expand_dims": _expand_dims, "squeeze": _squeeze,
     "broadcast_to": _broadcast_to, "concatenate": _concatenate, "stack": _stack, "split": _split,
-    "flip": _flip, "roll": _roll, "tile": _tile, "repeat": _repeat,
+    "flip": _flip, "roll": _roll, "tile": _tile, "repeat": _repeat, "sum_to": _sum_to,
     "getitem": _getitem, "setitem": _setitem, "alloc": _alloc, "linspace": _linspace,
 }
 

@@ -199,3 +199,31 @@ def _repeat_infer(inputs, axis):
 
 
 repeat = Op("repeat", _repeat_impl, _repeat_infer, kind="shape")
+
+
+def _sum_to_impl(g, *dims):
+    g = np.asarray(g)
+    target = tuple(int(d) for d in dims)
+    if g.shape == target:
+        return g
+    if g.ndim > len(target):
+        g = g.sum(axis=tuple(range(g.ndim - len(target))))
+    axes = tuple(a for a, (s, t) in enumerate(zip(g.shape, target)) if t == 1 and s != 1)
+    if axes:
+        g = g.sum(axis=axes, keepdims=True)
+    if g.shape != target:
+        raise ValueError(f"sum_to: cannot reduce shape {g.shape} to {target}")
+    return g
+
+
+def _sum_to_infer(inputs):
+    g, *dims = inputs
+    _check_int_scalars(dims, "sum_to")
+    if len(dims) > g.ndim:
+        raise ValueError(f"sum_to: cannot reduce a {g.ndim}-d array to {len(dims)} dimensions")
+    return [TensorType(g.dtype, tuple(is_const(d, 1) for d in dims))]
+
+
+sum_to = Op("sum_to", _sum_to_impl, _sum_to_infer, kind="shape",
+            doc="g summed over the dimensions where the run-time target shape has length 1 "
+                "(undoes broadcasting that the types could not see)")
