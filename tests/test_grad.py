@@ -405,3 +405,22 @@ def test_gradient_of_a_declared_matrix_that_broadcasts_at_run_time():
     step = tc.function([y], (W * y).sum(), updates=[(W, W - 0.1 * tc.grad((W * y).sum(), W))])
     step(np.arange(6.0).reshape(2, 3))
     np.testing.assert_allclose(W.get_value(), [[0.7, 0.5, 0.3]])
+
+
+def test_setitem_with_repeated_indices_gives_gradient_to_the_write_that_stays():
+    def f(x, v):
+        x = x.copy()
+        x[np.array([0, 0, 1])] = v  # NumPy keeps the last write to x[0]
+        return x * np.arange(1.0, 4.0)
+
+    tc.verify_grad(f, [np.ones(3), np.array([2.0, 3.0, 4.0])])
+    g_x, g_v = tc.grad(lambda x, v: f(x, v).sum(), argnums=(0, 1))(np.ones(3), np.array([2.0, 3.0, 4.0]))
+    np.testing.assert_array_equal(g_v, [0.0, 1.0, 2.0])
+    np.testing.assert_array_equal(g_x, [0.0, 0.0, 3.0])
+
+    def masked(x, v):
+        x = x.copy()
+        x[x > 1] = v
+        return (x * x).sum()
+
+    tc.verify_grad(masked, [np.array([0.5, 2.0, 3.0]), np.float64(1.5)])

@@ -451,7 +451,20 @@ def _setitem(node, inputs, outputs, grads):
     if node.params["mode"] == "add":
         return [g, g_value] + [None] * len(dyn)
     g_x = OPS["setitem"](g.variable, Constant(0), *_index_vars(dyn), spec=spec, mode="set")
+    if any(entry[0] in ("array", "mask") for entry in spec):
+        g_value = g_value * _written_last(inputs[0], spec, dyn)
     return [_t(g_x), g_value] + [None] * len(dyn)
+
+
+def _written_last(x, spec, dyn):
+    """Mask over x[key]: True where that element's write is the one that stays (with
+    repeated indices, NumPy keeps the last write; the others get no gradient)."""
+    index = _index_vars(dyn)
+    selected = _t(OPS["getitem"](x.variable, *index, spec=spec))
+    order = np.reshape(np.arange(np.size(selected)), np.shape(selected))
+    last = _t(OPS["setitem"](np.full_like(x, -1, dtype=np.int64).variable, order.variable, *index,
+                             spec=spec, mode="set"))
+    return _t(OPS["getitem"](last.variable, *index, spec=spec)) == order
 
 
 def _alloc(node, inputs, outputs, grads):
