@@ -173,3 +173,18 @@ def test_nan_inside_scan_names_the_scan_line():
     f = tc.function([x], out, mode="DEBUG")
     with pytest.raises(tc.debug.NaNError, match=where("SCAN_LINE")):
         f([1.0, -1.0])
+
+
+def test_nodes_inside_a_scan_step_are_checked_and_named():
+    x = tc.dvector("x")
+
+    def step(v, acc):
+        return acc + np.log(v)  # STEP LINE
+
+    out, _ = tc.scan(step, sequences=x, outputs_info=np.float64(0))
+    f = tc.function([x], out, mode="DEBUG")
+    np.testing.assert_allclose(f(np.array([1.0, 2.0])), [0.0, np.log(2.0)])
+    with pytest.raises(tc.debug.NaNError) as err:
+        f(np.array([1.0, -2.0]))
+    message = str(err.value)
+    assert "log" in message and "in step" in message and "STEP LINE" in message

@@ -26,6 +26,7 @@ from .config import config
 from .trace import interp
 from .trace.graph import Constant, user_source_loc
 from .trace.interp import Interpreter, describe_values
+from .trace.inner import inner_graphs_run_by
 from .trace.ops import OPS
 from .trace.ops.debug_ops import _format_value, identifier
 from .trace.program import Program
@@ -289,7 +290,12 @@ class HookedInterpreter(Interpreter):
 
 
 class DebugInterpreter(HookedInterpreter):
-    """The executor of mode DEBUG: runs node by node and checks every output."""
+    """The executor of mode DEBUG: runs node by node and checks every output,
+    also inside loop bodies and conditional branches."""
+
+    def run(self, input_values):
+        with inner_graphs_run_by(DebugInterpreter):
+            return super().run(input_values)
 
     def run_step(self, step, node, inputs):
         with np.errstate(all="ignore"):  # reported below, with the user's line

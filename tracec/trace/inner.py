@@ -5,6 +5,9 @@ step's slices and states) and captures every outer value it reads: outer
 variables that do not depend on the inner inputs become extra inputs of the
 op's node, so the outer graph stays a DAG and the inner one self-contained.
 """
+import contextlib
+import threading
+
 from .graph import Constant, toposort
 from .program import Program
 
@@ -51,6 +54,20 @@ def captured_values(inner_inputs, outputs, cut=None):
     return captured
 
 
+_inner_runner = threading.local()
+
+
+@contextlib.contextmanager
+def inner_graphs_run_by(interpreter_class):
+    """Inner graphs (scan steps, ifelse branches) run with `interpreter_class` in this block."""
+    previous = getattr(_inner_runner, "cls", None)
+    _inner_runner.cls = interpreter_class
+    try:
+        yield
+    finally:
+        _inner_runner.cls = previous
+
+
 class InnerGraph:
     """A Program over (inner inputs + captured outer values), with its interpreter."""
 
@@ -62,6 +79,12 @@ class InnerGraph:
         self._interpreter = None
 
     def run(self, values):
+        runner = getattr(_inner_runner, "cls", None)
+        if runner is not None:  # e.g. the DEBUG mode checks the nodes of loop bodies too
+            cache = self.__dict__.setdefault("_runners", {})
+            if runner not in cache:
+                cache[runner] = runner(self.program)
+            return cache[runner].run(values)
         if self._interpreter is None:
             from .interp import Interpreter
             self._interpreter = Interpreter(self.program)
