@@ -125,3 +125,16 @@ def test_phase_and_note_api():
     assert p.notes["C cache"] == {"hit": 2, "miss": 1}
     text = p.summary(file=io.StringIO())
     assert "    optimize: fusion" in text and "C cache: 2 hit, 1 miss" in text
+
+
+def test_profile_reports_each_optimizer_pass():
+    @tc.compile(profile=True)
+    def softplus_times(x, y):
+        return np.log(1 + np.exp(x)) * y
+
+    softplus_times(np.ones(3), np.ones(3))
+    text = softplus_times.profile.summary(file=io.StringIO())
+    assert "Optimizer passes" in text
+    stabilize = next(line for line in text.splitlines() if line.strip().startswith("stabilize") and "softplus" in line)
+    assert "softplus_from_log1p" in stabilize
+    assert "optimize" in text and "fusion" in text

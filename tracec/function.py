@@ -85,6 +85,7 @@ class Executable:
             profile.programs.append(program)
             with phase("build", profile):
                 self.backend = make_backend(program, self.mode, profile)
+            profile.executables.append(self)
 
     def run(self, input_values, write_targets=None):
         if self.profile is not None:

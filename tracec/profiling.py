@@ -51,6 +51,7 @@ class Profile:
         self.compile_times = {}   # phase name -> [count, seconds]
         self.notes = {}           # e.g. 'C cache' -> Counter({'hit': 3, 'miss': 1})
         self.programs = []        # programs compiled for this function
+        self.executables = []     # their executables (backend.program: the optimized program)
         _PROFILES.append(self)
 
     # -- recording ------------------------------------------------------------
@@ -104,6 +105,15 @@ class Profile:
         """Common sources of slowness found in this function, in words."""
         return _hints(self)
 
+    def optimized_programs(self):
+        """The optimized programs of this function's signatures (with per-pass statistics)."""
+        found = []
+        for executable in self.executables:
+            program = getattr(executable.backend, "program", None)
+            if getattr(program, "opt_stats", None) is not None:
+                found.append(program)
+        return found
+
     def summary(self, file=None, top=15):
         """Print (to stdout or `file`) and return a table of the statistics."""
         text = _summary_text(self, top)
@@ -138,6 +148,10 @@ def _summary_text(p, top):
             w(f"  {label:<38}{_ms(seconds)}  x{count}\n")
         for key, counter in p.notes.items():
             w(f"  {key}: " + ", ".join(f"{v} {k}" for k, v in counter.items()) + "\n")
+    for program in p.optimized_programs():
+        from .opt import profile_report
+        w("\nOptimizer passes\n")
+        w("".join(f"  {line}\n" for line in profile_report(program).splitlines()))
     base = p.call_time or p.node_time or 1.0
     if p.nodes:
         w("\nPer op (share of the function's time)\n")

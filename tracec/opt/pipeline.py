@@ -222,16 +222,18 @@ def _optimize(program, steps):
     root_types = [v.type for v in program.roots()]
     check = (lambda p, name: verify(p, root_types, name)) if config.check_graph else None
     merge = any(name == "merge" for name, _ in steps)
+    from ..profiling import phase
     stats = []
     for name, rules in steps:
-        if isinstance(rules, list):
-            program, st = run_pass(program, name, rules, merge=merge, check=check)
-        else:
-            start = time.perf_counter()
-            before = len(_nodes(program))
-            program = rules(program, steps) if getattr(rules, "needs_steps", False) else rules(program)
-            st = {"pass": name, "seconds": time.perf_counter() - start, "nodes_before": before,
-                  "nodes_after": len(_nodes(program)), "sweeps": 1, "rewrites": {}}
+        with phase(name):  # per-pass compile time of profile=True functions (free otherwise)
+            if isinstance(rules, list):
+                program, st = run_pass(program, name, rules, merge=merge, check=check)
+            else:
+                start = time.perf_counter()
+                before = len(_nodes(program))
+                program = rules(program, steps) if getattr(rules, "needs_steps", False) else rules(program)
+                st = {"pass": name, "seconds": time.perf_counter() - start, "nodes_before": before,
+                      "nodes_after": len(_nodes(program)), "sweeps": 1, "rewrites": {}}
         if check is not None:
             check(program, name)
         stats.append(st)
