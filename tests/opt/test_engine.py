@@ -225,3 +225,31 @@ def test_compile_accepts_optimizer_excluding():
     ops_plain = {n.op.name for n in toposort(tc.opt.optimized_program(plain)[0].roots())}
     ops_stable = {n.op.name for n in toposort(tc.opt.optimized_program(stable)[0].roots())}
     assert "softplus" not in ops_plain and "softplus" in ops_stable
+
+
+def test_functions_compiled_from_several_threads_agree():
+    import threading
+    import numpy as np
+    import tracec as tc
+
+    def loss(x):
+        return np.log(1 + np.exp(x)).sum() + (x * 1.0 + 0.0).mean()
+
+    x = np.linspace(-3, 3, 11)
+    expected = tc.compile(loss, mode="FAST_COMPILE")(x)
+    results, errors = [], []
+
+    def work():
+        try:
+            for _ in range(5):
+                results.append(tc.compile(loss)(x))
+        except Exception as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert len(results) == 20 and all(np.isclose(r, expected) for r in results)

@@ -8,6 +8,7 @@ the name of any pass it appears in; `Mode` and ``tc.config.optimizer_including
 / optimizer_excluding`` turn passes and single rules on and off by those names.
 """
 import gc
+import threading
 import time
 import warnings
 
@@ -207,13 +208,17 @@ def optimize(program, mode=None):
     applied) are in ``result.opt_stats``; `profile_report` formats them.
     """
     steps = plan(mode)
-    collecting = gc.isenabled()
-    gc.disable()  # the passes make many short-lived objects and no cycles: skip the collector's scans
-    try:
-        return _optimize(program, steps)
-    finally:
-        if collecting:
-            gc.enable()
+    with _OPTIMIZING:  # the engine keeps per-sweep state in module globals: one optimization at a time
+        collecting = gc.isenabled()
+        gc.disable()  # the passes make many short-lived objects and no cycles: skip the collector's scans
+        try:
+            return _optimize(program, steps)
+        finally:
+            if collecting:
+                gc.enable()
+
+
+_OPTIMIZING = threading.RLock()  # re-entrant: inner graphs are optimized from inside a pass
 
 
 def _optimize(program, steps):
