@@ -19,7 +19,7 @@ setup(
     python_requires=">=3.10",
     install_requires=["numpy>=2.0", "cython>=3.0", "astunparse>=1.6"],
     extras_require={
-        "test": ["pytest>=7", "hypothesis>=6"],
+        "test": ["pytest>=7", "hypothesis>=6", "graphviz>=0.20"],  # graphviz: drawing tests (they also need `dot`)
         "gpu": ["cupy>=13"],
         "graphviz": ["graphviz>=0.20"],
     },
