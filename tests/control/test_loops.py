@@ -446,3 +446,12 @@ def test_function_without_source_is_traced_as_is_with_a_warning():
         np.testing.assert_allclose(f(np.ones(2)), [2.0, 2.0])
     with pytest.raises(ValueError, match="no converted source"):
         tc.converted_source(namespace["double"])
+
+
+def _recursive_power(x, k):
+    return x if k == 0 else x * _recursive_power(x, k - 1)
+
+
+def test_recursive_user_function_is_converted():
+    f = tc.compile(_recursive_power, static_argnums=1)
+    np.testing.assert_array_equal(f(np.arange(3.0), 3), np.arange(3.0) ** 4)

@@ -537,8 +537,12 @@ def _build(fn):
         return fn
     cells = dict(zip(code.co_freevars, fn.__closure__ or ()))
     cells[RT] = types.CellType(runtime)
+    # a recursive function names itself: inside the factory that name is a closure cell
+    self_cell = cells.setdefault(fn.__name__, types.CellType()) if fn.__name__ not in cells else None
     new = types.FunctionType(new_code, fn.__globals__, fn.__name__, fn.__defaults__,
                              tuple(cells[n] for n in new_code.co_freevars))
+    if self_cell is not None:
+        self_cell.cell_contents = new
     new.__kwdefaults__ = fn.__kwdefaults__
     new.__qualname__, new.__module__, new.__doc__ = fn.__qualname__, fn.__module__, fn.__doc__
     new.__dict__.update(fn.__dict__)
