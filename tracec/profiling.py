@@ -341,7 +341,7 @@ def _make_profiling_c_executor(base):
             for pos, value in self.constants:
                 store[pos] = value
             values = config._values
-            nthreads = values["c_threads"] or os.cpu_count() or 1
+            nthreads = values["c_threads"] or cx._CPUS
             threshold = values["c_parallel_threshold"]
             clock, add = time.perf_counter, self.profile.add_node_time
             for node, kernel, ins, call, outs, frees in self.steps:

@@ -27,7 +27,7 @@ except ImportError as exc:  # not built (a source tree without `pip install -e .
     Kernel = KernelStatus = None
     _RUNTIME_ERROR = exc
 
-_CPUS = os.cpu_count() or 1
+_CPUS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 _FPE_CATEGORIES = ((1, "divide"), (2, "over"), (4, "under"), (8, "invalid"))
 _warned = set()
 _modules = {}  # (source, compiler, flags, cache dir) -> module path: each source is hashed once per process
