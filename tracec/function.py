@@ -265,6 +265,18 @@ def _make_profile(name, profile):
     return None
 
 
+def _fast_key(args):
+    """Signature of a call whose arguments are distinct plain ndarrays, else None."""
+    key = []
+    for a in args:
+        if type(a) is not np.ndarray:
+            return None
+        key.append((a.dtype, tuple([s == 1 for s in a.shape])))
+    if len(args) > 1 and len(set(map(id, args))) != len(args):
+        return None  # the same array twice: the general path handles aliasing
+    return tuple(key)
+
+
 def _leaf_key(value):
     """The part of the signature one argument leaf contributes (cheap: runs every call)."""
     if isinstance(value, np.ndarray):
@@ -304,6 +316,7 @@ class CompiledFunction:
             p.kind == inspect.Parameter.VAR_POSITIONAL for p in params) else \
             sum(p.kind in positional for p in params)
         self._cache = {}
+        self._fast = {}  # signature of plain distinct ndarray arguments -> cache entry
         self._profile_flag = profile
         self.profile = _make_profile(self.name, profile)  # or made at the first trace under tc.config.profile
 
@@ -326,6 +339,13 @@ class CompiledFunction:
         return args, kwargs
 
     def __call__(self, *args, **kwargs):
+        if not kwargs and not self.static_argnums and not self.static_argnames:
+            entry = self._fast.get(_fast_key(args))
+            if entry is not None and not config._values["disable_compile"]:
+                return self._call_entry(entry, args)
+        return self._call(args, kwargs)
+
+    def _call(self, args, kwargs):
         from .trace.numpy_api import contains_tensor
         if config.disable_compile or contains_tensor(list(args)) or contains_tensor(list(kwargs.values())):
             args = [a.value if isinstance(a, Static) else a for a in args]
@@ -345,6 +365,13 @@ class CompiledFunction:
             types = tuple(leaf_type(leaf, f"{self.name}: {p}") for leaf, p in zip(leaves, paths))
             entry = self._trace(args, kwargs, types, alias, paths, key)
             self._cache[key] = entry
+        fast = _fast_key(args) if not kwargs else None
+        if fast is not None and len(leaves) == len(args) and not self.static_argnums \
+                and not self.static_argnames:
+            self._fast[fast] = entry  # later calls with the same plain arrays skip the general path
+        return self._call_entry(entry, leaves)
+
+    def _call_entry(self, entry, leaves):
         traced, executable = entry
         values = [leaves[i] for i in traced.input_leaf_index]
         targets = None
@@ -394,7 +421,7 @@ class CompiledFunction:
         if len(self._cache) + 1 >= config.retrace_warn:
             warnings.warn(f"{self.name} has been traced {len(self._cache) + 1} times (once per new "
                           "argument dtype/rank/size-1 pattern or static value)"
-                          + (f"; this time because {why}" if why else ""), stacklevel=3)
+                          + (f"; this time because {why}" if why else ""), stacklevel=4)
         return traced, Executable(traced.program, self.mode, self.profile)
 
     @property
