@@ -265,28 +265,7 @@ def _sample(out, mask):
 
 
 class HookedInterpreter(Interpreter):
-    """The reference interpreter with a hook around every node (`run_step`)."""
-
-    keep_values = False  # True: no intermediate is freed (`self.values` keeps them all)
-
-    def run(self, input_values):
-        store = [None] * self.n_slots
-        for pos, value in zip(self._input_positions, input_values):
-            store[pos] = value
-        for pos, value in self.constants:
-            store[pos] = value
-        for step, (node, ins, outs, frees) in enumerate(self.steps):
-            results = self.run_step(step, node, [store[i] for i in ins])
-            for i, r in zip(outs, results):
-                store[i] = r
-            if not self.keep_values:
-                for i in frees:
-                    store[i] = None
-        self.store = store if self.keep_values else None
-        return [store[i] for i in self.root_slots]
-
-    def run_step(self, step, node, inputs):
-        return interp.run_node(node, inputs)
+    """The reference interpreter; subclasses hook around every node (`run_step`)."""
 
 
 class DebugInterpreter(HookedInterpreter):

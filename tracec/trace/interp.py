@@ -84,6 +84,8 @@ class Interpreter:
                        frees[step]) for step, node in enumerate(self.nodes)]
         self._input_positions = [slot[id(v)] for v in inputs]
 
+    keep_values = False  # True: no intermediate is freed (`self.store` keeps them all)
+
     def run(self, input_values):
         """Values of ``program.roots()`` for the values of ``program.all_inputs()``."""
         store = [None] * self.n_slots
@@ -91,10 +93,17 @@ class Interpreter:
             store[pos] = value
         for pos, value in self.constants:
             store[pos] = value
-        for node, ins, outs, frees in self.steps:
-            results = run_node(node, [store[i] for i in ins])
+        run_step, keep = self.run_step, self.keep_values
+        for step, (node, ins, outs, frees) in enumerate(self.steps):
+            results = run_step(step, node, [store[i] for i in ins])
             for i, r in zip(outs, results):
                 store[i] = r
-            for i in frees:
-                store[i] = None
+            if not keep:
+                for i in frees:
+                    store[i] = None
+        self.store = store if keep else None
         return [store[i] for i in self.root_slots]
+
+    def run_step(self, step, node, inputs):
+        """Run one node; subclasses (DEBUG mode, checks, profiling) hook in here."""
+        return run_node(node, inputs)
