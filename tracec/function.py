@@ -141,7 +141,7 @@ class Function:
             pairs = givens.items() if isinstance(givens, dict) else givens
             mapping = {}
             for old, new in pairs:
-                old_v, new_v = _symbolic(old, "givens key"), _symbolic(new, "givens value")
+                old_v, new_v = symbolic_variable(old, "givens key"), symbolic_variable(new, "givens value")
                 if (old_v.dtype, old_v.ndim) != (new_v.dtype, new_v.ndim):
                     raise TypeError(f"givens: cannot replace {old_v.type.short()} by {new_v.type.short()}")
                 mapping[old_v] = new_v
@@ -194,27 +194,30 @@ class Function:
         return out[0] if self.single else out
 
 
-def _symbolic(v, what):
+def symbolic_variable(v, what, hint=""):
+    """The graph Variable of a symbolic value, or a TypeError naming `what`."""
     if isinstance(v, Tensor):
         return v.variable
     if isinstance(v, Variable):
         return v
     raise TypeError(f"{what}: expected a symbolic variable (tc.vector(...), an expression, a "
-                    f"shared variable), got {type(v).__name__}")
+                    f"shared variable), got {type(v).__name__}{hint}")
+
+
 
 
 def _input_var(v, i):
     if isinstance(v, SharedVariable):
         raise TypeError(f"input {i}: {v!r} is a shared variable; shared variables are implicit "
                         "inputs and must not be listed")
-    return _symbolic(v, f"input {i}")
+    return symbolic_variable(v, f"input {i}")
 
 
 def _output_var(o, i):
     if not isinstance(o, (Tensor, Variable)):
         from .trace.numpy_api import as_tensor
         o = as_tensor(o)
-    return _symbolic(o, f"output {i}")
+    return symbolic_variable(o, f"output {i}")
 
 
 def _update_pairs(updates):

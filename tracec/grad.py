@@ -35,13 +35,9 @@ __all__ = ["grad", "value_and_grad", "vjp", "jvp", "Lop", "Rop", "jacobian", "he
 
 # -- helpers -------------------------------------------------------------------------
 def _var(x, what):
-    if isinstance(x, Tensor):
-        return x.variable
-    if isinstance(x, Variable):
-        return x
-    raise TypeError(f"{what}: expected a symbolic variable (tc.vector(...), an expression or a "
-                    f"shared variable), got {type(x).__name__}; to differentiate a function, "
-                    "pass the function itself: tc.grad(fn)")
+    from .function import symbolic_variable
+    return symbolic_variable(x, what, hint="; to differentiate a function, pass the function "
+                                           "itself: tc.grad(fn)")
 
 
 def _listify(x):

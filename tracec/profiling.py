@@ -324,42 +324,14 @@ class ProfilingCExecutor(metaclass=_LazyCExecutor):
 
 
 def _make_profiling_c_executor(base):
-    from .cgen import executor as cx
-
     class Timed(base):
         def __init__(self, program, profile):
             super().__init__(program)
             self.profile = profile
+            self.step_timer = profile.add_node_time
             for node, kernel, *_ in self.steps:
                 if kernel is None and node.op.kind in ("elemwise", "fused", "inplace"):
                     note("NumPy fallback", node.op.name)
-
-        def run(self, input_values):  # CExecutor.run with a clock around each step
-            store = [None] * self.n_slots
-            for pos, value in zip(self._input_positions, input_values):
-                store[pos] = value
-            for pos, value in self.constants:
-                store[pos] = value
-            values = config._values
-            nthreads = values["c_threads"] or cx._CPUS
-            threshold = values["c_parallel_threshold"]
-            clock, add = time.perf_counter, self.profile.add_node_time
-            for node, kernel, ins, call, outs, frees in self.steps:
-                start = clock()
-                if kernel is None:
-                    for i, r in zip(outs, interp.run_node(node, [store[i] for i in ins])):
-                        store[i] = r
-                else:
-                    args, dest = call
-                    try:
-                        store[outs[0]] = kernel([store[i] for i in args], nthreads, threshold,
-                                                None if dest is None else store[dest])
-                    except cx.KernelStatus as status:
-                        store[outs[0]] = cx._recover(node, [store[i] for i in ins], status)
-                add(node, clock() - start)
-                for i in frees:
-                    store[i] = None
-            return [store[i] for i in self.root_slots]
 
     Timed.__name__ = Timed.__qualname__ = "ProfilingCExecutor"
     return Timed

@@ -9,6 +9,7 @@ the interpreter would, naming the op and the user's source line.
 import os
 import warnings
 from sys import getrefcount
+from time import perf_counter
 
 import numpy as np
 
@@ -197,6 +198,8 @@ class CExecutor:
                 getattr(v, "size", 0) >= threshold for v in input_values):
             self._install(compile=True)
 
+    step_timer = None  # callable(node, seconds) timing every step (profile=True)
+
     def run(self, input_values):
         """Values of ``program.roots()`` for the values of ``program.all_inputs()``."""
         values = config._values
@@ -211,7 +214,10 @@ class CExecutor:
             store[pos] = value
         buffers = self._buffers
         weak_ints = self._weak_ints
+        timer = self.step_timer
         for step, (node, kernel, ins, call, outs, frees) in enumerate(self.steps):
+            if timer is not None:
+                start = perf_counter()
             if kernel is None or (weak_ints[step] and any(not -128 <= store[i] < 128 for i in weak_ints[step])):
                 results = run_node(node, [store[i] for i in ins])
                 for i, r in zip(outs, results):
@@ -234,6 +240,8 @@ class CExecutor:
                 if dest is None:
                     buffers[step] = result
                 out = None
+            if timer is not None:
+                timer(node, perf_counter() - start)
             for i in frees:
                 store[i] = None
         return [store[i] for i in self.root_slots]
