@@ -204,8 +204,6 @@ def symbolic_variable(v, what, hint=""):
                     f"shared variable), got {type(v).__name__}{hint}")
 
 
-
-
 def _input_var(v, i):
     if isinstance(v, SharedVariable):
         raise TypeError(f"input {i}: {v!r} is a shared variable; shared variables are implicit "
