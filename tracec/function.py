@@ -278,6 +278,36 @@ def _fast_key(args):
     return tuple(key)
 
 
+class _Missing:
+    pass
+
+
+_NOMATCH = _Missing()  # replaced by the native runner's NOMATCH when the C backend is importable
+
+
+def _native_fast_call(entry, n_args):
+    """The native runner's fast_call for a cache entry called with `n_args` plain arrays, or None."""
+    global _NOMATCH
+    traced, executable = entry
+    fast_call_for = getattr(executable.backend, "fast_call_for", None)
+    if fast_call_for is None or executable.profile is not None or traced.output_statics or \
+            list(traced.input_leaf_index) != list(range(n_args)):
+        return None
+    probes = [object() for _ in range(len(traced.program.outputs))]
+    shaped = unflatten(traced.output_treedef, probes)
+    if len(probes) == 1 and shaped is probes[0]:
+        kind = 0
+    elif type(shaped) is tuple and len(shaped) == len(probes) and all(a is b for a, b in zip(shaped, probes)):
+        kind = 1
+    else:
+        return None
+    fast_call = fast_call_for(n_args, kind)
+    if fast_call is not None:
+        from .cgen.executor import NOMATCH
+        _NOMATCH = NOMATCH
+    return fast_call
+
+
 def _leaf_key(value):
     """The part of the signature one argument leaf contributes (cheap: runs every call)."""
     if isinstance(value, np.ndarray):
@@ -318,6 +348,7 @@ class CompiledFunction:
             sum(p.kind in positional for p in params)
         self._cache = {}
         self._fast = {}  # signature of plain distinct ndarray arguments -> cache entry
+        self._native_call = None  # the last such entry's native Runner.fast_call, when it has one
         self._profile_flag = profile
         self.profile = _make_profile(self.name, profile)  # or made at the first trace under tc.config.profile
 
@@ -340,10 +371,17 @@ class CompiledFunction:
         return args, kwargs
 
     def __call__(self, *args, **kwargs):
+        native = self._native_call
+        if native is not None and not kwargs and not config._values["disable_compile"]:
+            result = native(args)  # argument checks, the whole graph and the results, in C
+            if result is not _NOMATCH:
+                return result
         if not kwargs and not self.static_argnums and not self.static_argnames:
             entry = self._fast.get(_fast_key(args))
             if entry is not None and not config._values["disable_compile"]:
-                return self._call_entry(entry, args)
+                result = self._call_entry(entry, args)
+                self._native_call = _native_fast_call(entry, len(args))
+                return result
         return self._call(args, kwargs)
 
     def _call(self, args, kwargs):

@@ -1,35 +1,30 @@
-"""The FAST_RUN executor: a Program run node by node, elementwise nodes and
-fused groups through native kernels, every other node through its NumPy
-implementation (the same `run_node` the reference interpreter uses).
+"""The FAST_RUN executor: plans a Program into a native `Runner` (_native.pyx)
+whose steps call C kernels for elementwise nodes and fused groups, and the
+NumPy implementation (the same `run_node` the reference interpreter uses) for
+the rest, without Python between native steps.
 
 Errors and floating-point conditions inside a kernel are not reported from C:
-the node is run again through NumPy, which then raises or warns exactly as
-the interpreter would, naming the op and the user's source line.
+the runner runs the node again through NumPy, which then raises or warns
+exactly as the interpreter would, naming the op and the user's source line.
 """
 import os
 import warnings
-from sys import getrefcount
-from time import perf_counter
-
-import numpy as np
 
 from ..config import config
 from ..trace.graph import Constant, toposort
-from ..trace.interp import run_node
-from ..trace.ops.base import with_context
 from . import build
 from .kernel import lower, render, signature
 from .render import CRenderer
 
 try:
-    from ._runtime import Kernel, KernelStatus
+    from ._native import NOMATCH, KernelStep, Runner, Step
+    from ._runtime import load
     _RUNTIME_ERROR = None
 except ImportError as exc:  # not built (a source tree without `pip install -e .`)
-    Kernel = KernelStatus = None
+    NOMATCH = KernelStep = Runner = Step = load = None
     _RUNTIME_ERROR = exc
 
 _CPUS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-_FPE_CATEGORIES = ((1, "divide"), (2, "over"), (4, "under"), (8, "invalid"))
 _warned = set()
 _modules = {}  # (source, compiler, flags, cache dir) -> module path: each source is hashed once per process
 
@@ -96,8 +91,15 @@ def _module_paths(kernels, compile=True):
     return found
 
 
+class KernelInfo:
+    """Where a native step's kernel lives (for describe() and tests)."""
+
+    def __init__(self, path, name):
+        self.path, self.name = path, name
+
+
 class CExecutor:
-    """Runs `program` with native kernels for its elementwise nodes.
+    """Runs `program` through a native `Runner` (tracec/cgen/_native.pyx).
 
     Kernels found in the cache are used from the first call. Missing ones are
     compiled after ``tc.config.c_compile_after`` calls (a function called once
@@ -114,9 +116,11 @@ class CExecutor:
         self.specs = {id(n): s for n in self.nodes if (s := lower(n, renderer)) is not None}
         self._lowered = [n for n in self.nodes if id(n) in self.specs]
         self._kernels = [render(self.specs[id(n)], renderer) for n in self._lowered]  # (name, source)
-        self.kernels = {}
+        self.kernels = {}  # id(node) -> KernelInfo
+        self._addresses = {}
         self.calls = 0
         self._compile_after = config.c_compile_after
+        self._fast = None  # arguments of Runner.enable_fast_call, once a caller asked for it
         self._install(compile=self._compile_after == 0)
 
     def _install(self, compile):
@@ -126,9 +130,11 @@ class CExecutor:
             if name not in paths or id(node) in self.kernels:
                 continue
             spec = self.specs[id(node)]
-            self.kernels[id(node)] = Kernel(paths[name], name, signature(spec), [v.dtype for v in spec.args],
-                                            [v.broadcastable for v in spec.args], spec.output.dtype,
-                                            spec.output.ndim)
+            _, address, sig = load(paths[name], name)
+            if sig != signature(spec):
+                raise OSError(f"{paths[name]} holds kernel {sig!r}, expected {signature(spec)!r}")
+            self.kernels[id(node)] = KernelInfo(paths[name], name)
+            self._addresses[id(node)] = address
         self.pending = not compile and len(self.kernels) < len(self._lowered)
         self._plan()
 
@@ -143,15 +149,15 @@ class CExecutor:
         slot = {}
         for v in inputs:
             slot.setdefault(id(v), len(slot))
-        self.constants = []
+        constants = []
 
         def const_slot(key, value):
             if key not in slot:
                 slot[key] = len(slot)
-                self.constants.append((slot[key], value))
+                constants.append((slot[key], value))
             return slot[key]
 
-        steps = []
+        plans = []  # (node, ins, outs, kernel args or None)
         for node in self.nodes:
             for v in node.inputs:
                 if isinstance(v, Constant):
@@ -160,37 +166,49 @@ class CExecutor:
             for v in node.outputs:
                 slot[id(v)] = len(slot)
             outs = [slot[id(v)] for v in node.outputs]
-            kernel = self.kernels.get(id(node))
-            if kernel is None:
-                steps.append((node, None, ins, None, outs))
-                continue
-            spec = self.specs[id(node)]
-            args = [ins[src] if kind == "input" else const_slot(("kernel", id(a)), src)
-                    for a, (kind, src) in zip(spec.args, spec.sources)]
-            dest = ins[node.params["dest"]] if node.op.name == "inplace_elemwise" else None
-            steps.append((node, kernel, ins, (args, dest), outs))
+            args = None
+            if id(node) in self.kernels:
+                spec = self.specs[id(node)]
+                args = [ins[src] if kind == "input" else const_slot(("kernel", id(a)), src)
+                        for a, (kind, src) in zip(spec.args, spec.sources)]
+            plans.append((node, ins, outs, args))
         for v in roots:
             if isinstance(v, Constant):
                 const_slot(id(v), v.value)
-        self.n_slots = len(slot)
-        self.root_slots = [slot[id(v)] for v in roots]
-        self._input_positions = [slot[id(v)] for v in inputs]
+        root_slots = [slot[id(v)] for v in roots]
         # free each intermediate after its last use
         last_use = {}
-        for i, (node, kernel, ins, call, outs) in enumerate(steps):
-            for s in ins + (call[0] if call else []):
+        for i, (_, ins, _, args) in enumerate(plans):
+            for s in ins + (args or []):
                 last_use[s] = i
-        keep = set(self.root_slots) | {s for s, _ in self.constants}
-        frees = [[] for _ in steps]
+        keep = set(root_slots) | {s for s, _ in constants}
+        frees = [[] for _ in plans]
         for s, i in last_use.items():
             if s not in keep:
                 frees[i].append(s)
-        self.steps = [step + (f,) for step, f in zip(steps, frees)]
-        self._buffers = [None] * len(self.steps)
+        steps = [self._step(node, ins, outs, args, free)
+                 for (node, ins, outs, args), free in zip(plans, frees)]
+        template = [None] * len(slot)
+        for s, value in constants:
+            template[s] = value
+        self.steps = [(node, self.kernels.get(id(node))) for node, *_ in plans]
+        self._native = {id(node) for node, _, _, args in plans if args is not None}
+        self.runner = Runner(steps, template, [slot[id(v)] for v in inputs], root_slots, config._values, _CPUS)
+        self.runner.timer = self.step_timer
+        if self._fast is not None:
+            self.enable_fast_call(*self._fast)
+
+    def _step(self, node, ins, outs, args, frees):
+        if args is None:
+            return Step(node, ins, outs, frees)
+        spec = self.specs[id(node)]
+        dest = ins[node.params["dest"]] if node.op.name == "inplace_elemwise" else -1
         # Python ints (weak) feeding a kernel: NumPy raises OverflowError when one does not fit
         # the array's dtype, while C would wrap; such calls go through NumPy instead
-        self._weak_ints = [[i for v, i in zip(node.inputs, ins) if v.type.weak and v.dtype.kind in "iu"]
-                           if kernel is not None else [] for node, kernel, ins, *_ in self.steps]
+        weak = [s for v, s in zip(node.inputs, ins) if v.type.weak and v.dtype.kind in "iu"]
+        return KernelStep(node, ins, outs, frees, self._addresses[id(node)], args,
+                          [v.dtype for v in spec.args], [v.broadcastable for v in spec.args],
+                          [spec.output.dtype], spec.output.ndim, dest, weak)
 
     def _maybe_compile(self, input_values, threshold):
         self.calls += 1
@@ -198,58 +216,51 @@ class CExecutor:
                 getattr(v, "size", 0) >= threshold for v in input_values):
             self._install(compile=True)
 
-    step_timer = None  # callable(node, seconds) timing every step (profile=True)
+    @property
+    def step_timer(self):
+        """callable(node, seconds) timing every step (profile=True), or None."""
+        return self.__dict__.get("_step_timer")
+
+    @step_timer.setter
+    def step_timer(self, timer):
+        self.__dict__["_step_timer"] = timer
+        if "runner" in self.__dict__:
+            self.runner.timer = timer
 
     def run(self, input_values):
         """Values of ``program.roots()`` for the values of ``program.all_inputs()``."""
-        values = config._values
-        nthreads = values["c_threads"] or _CPUS
-        threshold = values["c_parallel_threshold"]
         if self.pending:
-            self._maybe_compile(input_values, threshold)
-        store = [None] * self.n_slots
-        for pos, value in zip(self._input_positions, input_values):
-            store[pos] = value
-        for pos, value in self.constants:
-            store[pos] = value
-        buffers = self._buffers
-        weak_ints = self._weak_ints
-        timer = self.step_timer
-        for step, (node, kernel, ins, call, outs, frees) in enumerate(self.steps):
-            if timer is not None:
-                start = perf_counter()
-            if kernel is None or (weak_ints[step] and any(not -128 <= store[i] < 128 for i in weak_ints[step])):
-                results = run_node(node, [store[i] for i in ins])
-                for i, r in zip(outs, results):
-                    store[i] = r
-            else:
-                args, dest = call
-                if dest is None:
-                    # last call's output, when nobody else holds it any more (3: list, local,
-                    # argument): its pages are mapped already, a fresh array's are not
-                    out = buffers[step]
-                    if out is not None and getrefcount(out) != 3:
-                        out = None
-                else:
-                    out = store[dest]
-                try:
-                    result = kernel([store[i] for i in args], nthreads, threshold, out)
-                except KernelStatus as status:
-                    result = _recover(node, [store[i] for i in ins], status)
-                store[outs[0]] = result
-                if dest is None:
-                    buffers[step] = result
-                out = None
-            if timer is not None:
-                timer(node, perf_counter() - start)
-            for i in frees:
-                store[i] = None
-        return [store[i] for i in self.root_slots]
+            self._maybe_compile(input_values, config._values["c_parallel_threshold"])
+        return self.runner.run(input_values)
+
+    def fast_call_for(self, n_args, result_kind):
+        """`Runner.fast_call` for calls passing the first `n_args` inputs as plain ndarrays, or None.
+
+        Only programs whose results and updates are fresh arrays made by native
+        steps qualify: the general protocol's alias checks and copies are then
+        no-ops. Kernels still pending compilation: None (the general path compiles).
+        """
+        program = self.program
+        if self.pending or program.writebacks or len(program.inputs) != n_args:
+            return None
+        roots = program.roots()
+        if len({id(v) for v in roots}) != len(roots):
+            return None
+        if not all(v.owner is not None and id(v.owner) in self._native for v in roots):
+            return None
+        self._fast = ([(v.dtype, v.broadcastable) for v in program.inputs],
+                      [sv for sv in program.shared], [sv for sv, _ in program.updates],
+                      [sv.leaf.dtype for sv, _ in program.updates], [v.dtype for v in roots], result_kind)
+        self.enable_fast_call(*self._fast)
+        return self.runner.fast_call
+
+    def enable_fast_call(self, *args):
+        self.runner.enable_fast_call(*args)
 
     def describe(self):
         """Which nodes run native code and which run NumPy."""
         lines = []
-        for node, kernel, *_ in self.steps:
+        for node, kernel in self.steps:
             where = f"C kernel {os.path.basename(os.path.dirname(kernel.path))[:12]}" if kernel else "NumPy"
             lines.append(f"{node.op.name:<20} {where:<22} {node.loc}")
         return "\n".join(lines)
@@ -257,20 +268,3 @@ class CExecutor:
     def sources(self):
         """The generated C of each lowered node, with its comments (nodes, source lines)."""
         return [source for _, source in self._kernels]
-
-
-def _recover(node, values, status):
-    """Result of a kernel call that raised floating-point flags or an error.
-
-    Flags NumPy would ignore (np.errstate) keep the native result; otherwise
-    the node runs through NumPy, which warns or raises as the interpreter does.
-    """
-    bits = status.status
-    if bits & ~0xF == 0 and status.output is not None:
-        err = np.geterr()
-        if all(err[name] == "ignore" for bit, name in _FPE_CATEGORIES if bits & bit):
-            return status.output
-    result = run_node(node, values)[0]
-    if bits & ~0xF:  # an error NumPy did not raise: report it rather than return garbage
-        raise with_context(RuntimeError(status.message), f"{node.op.name} at {node.loc.describe()}")
-    return result
