@@ -19,6 +19,7 @@ from libc.stdint cimport int32_t, int64_t, uint8_t
 from libc.stdlib cimport malloc, free
 from libc.string cimport memset
 from cpython.ref cimport PyObject
+from posix.dlfcn cimport dlopen, dlsym, dlerror, RTLD_NOW, RTLD_LOCAL
 
 import warnings
 from time import perf_counter
@@ -65,6 +66,19 @@ class _NoMatch:
 
 
 NOMATCH = _NoMatch()
+
+
+def load(path, name):
+    """dlopen `path`; returns (handle address, address of kernel `name`, its signature)."""
+    cdef bytes bpath = path.encode()
+    cdef void *handle = dlopen(bpath, RTLD_NOW | RTLD_LOCAL)
+    if handle == NULL:
+        raise OSError(f"cannot load {path}: {(<bytes>dlerror()).decode(errors='replace')}")
+    cdef void *fn = dlsym(handle, name.encode())
+    cdef const char *sig = <const char *>dlsym(handle, (name + "_signature").encode())
+    if fn == NULL or sig == NULL:
+        raise OSError(f"{path} holds no tracec kernel {name}")
+    return <size_t>handle, <size_t>fn, (<bytes>sig).decode()
 
 
 cdef int *int_array(object values) except NULL:

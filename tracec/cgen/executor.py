@@ -17,8 +17,7 @@ from .kernel import lower, render, signature
 from .render import CRenderer
 
 try:
-    from ._native import NOMATCH, KernelStep, Runner, Step
-    from ._runtime import load
+    from ._native import NOMATCH, KernelStep, Runner, Step, load
     _RUNTIME_ERROR = None
 except ImportError as exc:  # not built (a source tree without `pip install -e .`)
     NOMATCH = KernelStep = Runner = Step = load = None
