@@ -1,124 +1,113 @@
-"""Loops: per-step overhead of scan, an RNN forward+backward, a Jacobi stencil.
+"""Loops: the per-step overhead of scan on a 10,000-step scalar recurrence.
 
 Run: python bench/loops.py [--quick]
-Prints median times and ratios to NumPy (a plain Python loop over NumPy calls)
-for tracec and the installed peers (JAX lax.scan under jit, PyTorch eager).
+x <- 0.999 x + 1 repeated n times costs almost nothing but per-step overhead.
+Each implementation runs n = N/10 and N steps (N = 10,000; 1,000 with --quick);
+the per-step overhead is the difference of the two times over the difference
+of the step counts, so the fixed cost of a call drops out. Implementations:
+a Python loop over NumPy scalars (the ratio baseline), tracec's tc.scan with a
+symbolic n_steps, a plain Python loop in @tc.compile (captured as scan), and
+the installed peers: JAX lax.fori_loop under jit (traced trip count), PyTensor
+scan, PyTorch eager (a Python loop over 0-d tensors).
+Target (loops issue): tracec's per-step overhead under 1 us.
+The RNN and Jacobi-stencil benchmarks of the same issue are bench/rnn.py and bench/jacobi.py.
 """
 import argparse
 import os
 import sys
+import warnings
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import median_time, peers, print_table  # noqa: E402
+from common import load_note, median_time, peers, print_table  # noqa: E402
 
 import tracec as tc  # noqa: E402
 
 
-def scalar_recurrence(n_steps):
-    """x <- 0.999 x + 1, n_steps times: the cost is all per-step overhead."""
-    def numpy_loop(x0, n):
-        x = x0
+def numpy_loop(x0, n):
+    x = x0
+    for _ in range(int(n)):
+        x = 0.999 * x + 1.0
+    return x
+
+
+@tc.compile
+def tracec_loop(x0, n):
+    x = x0
+    for _ in range(n):
+        x = 0.999 * x + 1.0
+    return x
+
+
+def tracec_scan():
+    x0, n = tc.dscalar("x0"), tc.lscalar("n")
+    out, _ = tc.scan(lambda x: 0.999 * x + 1.0, outputs_info=x0, n_steps=n)
+    return tc.function([x0, n], out[-1])
+
+
+def jax_loop(jax):
+    f = jax.jit(lambda x0, n: jax.lax.fori_loop(0, n, lambda i, x: 0.999 * x + 1.0, x0))
+    return lambda x0, n: float(f(x0, n))
+
+
+def pytensor_scan(pytensor):
+    pt = pytensor.tensor
+    x0, n = pt.dscalar("x0"), pt.lscalar("n")
+    with warnings.catch_warnings():  # newer PyTensor: the updates return value is deprecated
+        warnings.simplefilter('ignore', DeprecationWarning)
+        out, _ = pytensor.scan(lambda x: 0.999 * x + 1.0, outputs_info=x0, n_steps=n)
+    return pytensor.function([x0, n], out[-1])
+
+
+def torch_loop(torch):
+    def run(x0, n):
+        x = torch.tensor(x0)
         for _ in range(int(n)):
             x = 0.999 * x + 1.0
-        return x
-
-    x0, n = tc.dscalar("x0"), tc.iscalar("n")
-    out, _ = tc.scan(lambda x: 0.999 * x + 1.0, outputs_info=x0, n_steps=n)
-    f = tc.function([x0, n], out[-1])
-    return {"numpy": numpy_loop, "tracec": f}, (np.float64(0.0), n_steps)
+        return float(x)
+    return run
 
 
-def rnn(batch=32, hidden=256, steps=100):
-    rng = np.random.default_rng(0)
-    xs = rng.standard_normal((steps, batch, hidden)) * 0.1
-    h0 = np.zeros((batch, hidden))
-    W = rng.standard_normal((hidden, hidden)) / np.sqrt(hidden)
-
-    def loss(xs, h0, W):
-        hs, _ = tc.scan(lambda x, h: np.tanh(x + h @ W), sequences=xs, outputs_info=h0)
-        return (hs ** 2).mean()
-
-    def numpy_fwd_bwd(xs, h0, W):
-        h, hs = h0, []
-        for x in xs:
-            h = np.tanh(x + h @ W)
-            hs.append(h)
-        g_h, g_W = np.zeros_like(h0), np.zeros_like(W)
-        scale = 2.0 / (len(xs) * h0.size)
-        for t in range(len(xs) - 1, -1, -1):
-            g = (g_h + scale * hs[t]) * (1 - hs[t] ** 2)
-            prev = hs[t - 1] if t else h0
-            g_W += prev.T @ g
-            g_h = g @ W.T
-        return g_W
-
-    impls = {"numpy": numpy_fwd_bwd, "tracec": tc.grad(loss, argnums=2)}
+def implementations():
+    impls = {"numpy": numpy_loop, "tracec scan": tracec_scan(), "tracec loop": tracec_loop}
     found = peers()
-    if "jax" in found:
-        import jax
-        import jax.numpy as jnp
-        jax.config.update("jax_enable_x64", True)
-
-        def jloss(xs, h0, W):
-            def step(h, x):
-                h = jnp.tanh(x + h @ W)
-                return h, h
-            _, hs = jax.lax.scan(step, h0, xs)
-            return (hs ** 2).mean()
-        jg = jax.jit(jax.grad(jloss, argnums=2))
-        impls["jax lax.scan jit"] = lambda *a: jg(*a).block_until_ready()
-    if "torch" in found:
-        torch = found["torch"]
-
-        def torch_fwd_bwd(xs, h0, W):
-            Wt = torch.from_numpy(W).requires_grad_()
-            h, total = torch.from_numpy(h0), 0
-            for x in torch.from_numpy(xs):
-                h = torch.tanh(x + h @ Wt)
-                total = total + (h ** 2).sum()
-            (total / (xs.shape[0] * h0.size)).backward()
-            return Wt.grad
-        impls["torch eager"] = torch_fwd_bwd
-    return impls, (xs, h0, W)
-
-
-def jacobi(n=128, steps=1000):
-    def stencil(A, B, steps):
-        for _ in range(steps):
-            B[1:-1, 1:-1] = 0.25 * (A[:-2, 1:-1] + A[2:, 1:-1] + A[1:-1, :-2] + A[1:-1, 2:])
-            A, B = B, A
-        return A
-
-    compiled = tc.compile(stencil)
-    rng = np.random.default_rng(0)
-    A0 = rng.standard_normal((n, n))
-
-    def run(fn):
-        return lambda A, steps: fn(A.copy(), A.copy(), steps)
-    return {"numpy": run(stencil), "tracec": run(compiled)}, (A0, steps)
+    for module, label, make in (("jax", "jax fori_loop jit", jax_loop), ("pytensor", "pytensor scan", pytensor_scan),
+                                ("torch", "torch eager", torch_loop)):
+        if module in found:
+            if module == "jax":
+                found[module].config.update("jax_enable_x64", True)
+            impls[label] = make(found[module])
+        else:
+            print(f"{module}: not installed, skipped")
+    return impls
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="1,000 steps instead of 10,000")
     args = parser.parse_args()
-    n_steps = 1000 if args.quick else 10_000
-    rows = []
-    for label, (impls, call_args) in [
-        (f"scalar recurrence, {n_steps} steps", scalar_recurrence(n_steps)),
-        ("RNN fwd+bwd 32x256, 100 steps" if not args.quick else "RNN fwd+bwd 8x64, 20 steps",
-         rnn() if not args.quick else rnn(8, 64, 20)),
-        ("Jacobi 128x128, 1000 steps" if not args.quick else "Jacobi 64x64, 100 steps",
-         jacobi() if not args.quick else jacobi(64, 100)),
-    ]:
-        times = {name: median_time(fn, *call_args, repeat=3, number=1) for name, fn in impls.items()}
-        rows.append((label, times))
-        if label.startswith("scalar"):
-            per_step = times["tracec"] / n_steps
-            print(f"scan per-step overhead: {per_step * 1e6:.2f} us")
-    print_table("loops: median time per call (ratio to a Python loop over NumPy)", rows)
+    tc.config.c_compile_after = 0  # native code from the first call
+    n_long = 1_000 if args.quick else 10_000
+    n_short = n_long // 10
+    x0 = np.float64(0.0)
+    expected = (1 - 0.999 ** n_long) / (1 - 0.999)  # the closed form of the recurrence from 0
+    impls = implementations()
+    short, long_, per_step = {}, {}, {}
+    for name, fn in impls.items():
+        got = float(np.asarray(fn(x0, n_long)))
+        if not np.isclose(got, expected, rtol=1e-9):
+            print(f"warning: {name} gives {got}, expected {expected}", file=sys.stderr)
+        short[name] = median_time(fn, x0, np.int64(n_short), repeat=7)
+        long_[name] = median_time(fn, x0, np.int64(n_long), repeat=7)
+        per_step[name] = max(long_[name] - short[name], 0.0) / (n_long - n_short)
+    print_table(f"scalar recurrence x <- 0.999 x + 1, median time per call, {load_note()} "
+                "(ratio to a Python loop over NumPy)",
+                [(f"{n_short:,} steps", short), (f"{n_long:,} steps", long_),
+                 ("per step (difference)", per_step)])
+    print("\nper-step overhead (target for tracec: < 1 us):")
+    for name, t in per_step.items():
+        print(f"  {name:20s}{t * 1e6:9.3f} us")
 
 
 if __name__ == "__main__":

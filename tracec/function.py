@@ -152,6 +152,7 @@ class Function:
         self.profile = _make_profile(self.name, profile)
         self.executable = Executable(program, mode, self.profile)
         self.input_names = [v.name or f"input {i}" for i, v in enumerate(in_vars)]
+        self._native_call = None  # the native runner's fast_call, armed after the first call
 
     @property
     def program(self):
@@ -169,6 +170,11 @@ class Function:
                 warnings.warn(msg, stacklevel=4)
 
     def __call__(self, *args, **kwargs):
+        native = self._native_call
+        if native is not None and not kwargs:
+            result = native(args)  # argument checks, the graph, updates and results, in C
+            if result is not _NOMATCH:
+                return result
         program = self.program
         if kwargs:
             missing = object()
@@ -191,6 +197,8 @@ class Function:
                                        self.allow_input_downcast)
                   for i, (a, var) in enumerate(zip(args, program.inputs))]
         out = self.executable.run(values)
+        if native is None and self.executable.profile is None:
+            self._native_call = _arm_native(self.executable.backend, len(program.inputs), 0 if self.single else 2)
         return out[0] if self.single else out
 
 
@@ -287,10 +295,8 @@ _NOMATCH = _Missing()  # replaced by the native runner's NOMATCH when the C back
 
 def _native_fast_call(entry, n_args):
     """The native runner's fast_call for a cache entry called with `n_args` plain arrays, or None."""
-    global _NOMATCH
     traced, executable = entry
-    fast_call_for = getattr(executable.backend, "fast_call_for", None)
-    if fast_call_for is None or executable.profile is not None or traced.output_statics or \
+    if executable.profile is not None or traced.output_statics or \
             list(traced.input_leaf_index) != list(range(n_args)):
         return None
     probes = [object() for _ in range(len(traced.program.outputs))]
@@ -301,7 +307,14 @@ def _native_fast_call(entry, n_args):
         kind = 1
     else:
         return None
-    fast_call = fast_call_for(n_args, kind)
+    return _arm_native(executable.backend, n_args, kind)
+
+
+def _arm_native(backend, n_args, kind):
+    """`backend`'s native fast_call for calls with `n_args` plain arrays (result `kind`), or None."""
+    global _NOMATCH
+    fast_call_for = getattr(backend, "fast_call_for", None)
+    fast_call = fast_call_for(n_args, kind) if fast_call_for is not None else None
     if fast_call is not None:
         from .cgen.executor import NOMATCH
         _NOMATCH = NOMATCH

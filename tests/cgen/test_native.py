@@ -162,3 +162,108 @@ def test_disable_compile_bypasses_the_native_path():
     with tc.config.change(disable_compile=True):
         f(x)
     assert len(calls) == n + 1
+
+
+def test_tc_function_with_shared_updates_runs_natively():
+    w = tc.shared(np.ones(4), name="w")
+    x = tc.dvector("x")
+    step = tc.function([x], x * w + 1.0, updates=[(w, w * 0.5 + x)])
+    a = np.arange(4.0)
+    expected_w = np.ones(4)
+    for _ in range(4):
+        out = step(a)
+        np.testing.assert_allclose(out, a * expected_w + 1.0)
+        expected_w = expected_w * 0.5 + a
+        np.testing.assert_allclose(w.get_value(), expected_w)
+    assert step._native_call is not None
+    assert not np.shares_memory(out, w.get_value(borrow=True))
+    np.testing.assert_allclose(step(np.arange(4)), a * expected_w + 1.0)  # int64: the general path converts
+    expected_w = expected_w * 0.5 + a
+    np.testing.assert_allclose(w.get_value(), expected_w)
+    with pytest.raises(TypeError):
+        step("abc")
+
+
+def test_write_backs_of_mutated_arguments_in_c():
+    @tc.compile
+    def bump(x, y):
+        x += y * 2.0
+        return np.exp(y) + 1.0
+
+    x, y = np.zeros(3), np.arange(3.0)
+    for k in range(1, 4):
+        out = bump(x, y)
+        np.testing.assert_allclose(x, k * y * 2.0)
+        np.testing.assert_allclose(out, np.exp(y) + 1.0)
+    assert bump._native_call is not None
+    frozen = np.zeros(3)
+    frozen.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        bump(frozen, y)
+    base = np.zeros(6)
+    with pytest.raises(ValueError, match="shares memory"):
+        bump(base[:3], base[1:4])
+
+
+def _step_kinds(fn):
+    return [type(s).__name__ for s in fn.executable.backend.runner.steps_list]
+
+
+def _both(inputs, outputs, *values, **kw):
+    native = tc.function(inputs, outputs, **kw)
+    reference = tc.function(inputs, outputs, mode="FAST_COMPILE", **kw)
+    return native, native(*values), reference(*values)
+
+
+def test_scan_runs_natively_and_agrees_with_the_interpreter():
+    x0, a = tc.dscalar("x0"), tc.dscalar("a")
+    res, _ = tc.scan(lambda h, a: a * h + 1.0, outputs_info=x0, non_sequences=a, n_steps=500)
+    f, got, want = _both([x0, a], [res, res[-1]], 0.5, 0.9)
+    assert "ScanStep" in _step_kinds(f)
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-14)
+    np.testing.assert_allclose(got[1], want[1], rtol=1e-14)
+
+
+def test_native_scan_over_taps_go_backwards_and_matrices():
+    x = tc.dmatrix("x")
+    h0 = tc.dmatrix("h0")
+    out, _ = tc.scan(lambda xm1, xp1, hm2, hm1: np.tanh(xm1 + xp1 + 0.5 * hm2 - hm1),
+                     sequences=dict(input=x, taps=[-1, 1]), outputs_info=dict(initial=h0, taps=[-2, -1]),
+                     go_backwards=True)
+    rng = np.random.default_rng(3)
+    xv, hv = rng.standard_normal((9, 4)), rng.standard_normal((2, 4))
+    f, got, want = _both([x, h0], out, xv, hv)
+    assert "ScanStep" in _step_kinds(f)
+    np.testing.assert_allclose(got, want, rtol=1e-13)
+
+
+def test_native_scan_with_until_grows_its_stacks_and_keeps_last_values():
+    x0 = tc.dscalar("x0")
+
+    def step(h):
+        return h * 1.5 + 1.0, tc.until(h > 1e6)
+
+    out, _ = tc.scan(step, outputs_info=x0, n_steps=10_000)
+    f, got, want = _both([x0], [out, out[-3:]], 1.0)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
+    assert len(got[0]) < 100
+
+
+def test_nested_native_scans():
+    x = tc.dmatrix("x")
+    rows, _ = tc.scan(lambda r: tc.scan(lambda e, acc: acc + e * e, sequences=r,
+                                        outputs_info=np.float64(0))[0][-1], sequences=x)
+    v = np.arange(12.0).reshape(3, 4)
+    f, got, want = _both([x], rows, v)
+    np.testing.assert_allclose(got, (v * v).sum(axis=1))
+    np.testing.assert_allclose(got, want)
+
+
+def test_native_scan_step_outputs_must_keep_their_shape():
+    x = tc.dvector("x")
+    idx = tc.lvector("idx")
+    out, _ = tc.scan(lambda i, x: x[:i + 1] * 2.0, sequences=idx, non_sequences=x)
+    f = tc.function([x, idx], out)
+    with pytest.raises(ValueError, match="shape"):
+        f(np.arange(5.0), np.arange(3))

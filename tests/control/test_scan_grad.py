@@ -1,7 +1,6 @@
 """Gradients through loops: backpropagation through time for scan, and ifelse,
 checked with central finite differences (tc.verify_grad) and hand-written loops."""
 import numpy as np
-import pytest
 
 import tracec as tc
 
@@ -85,11 +84,41 @@ def test_captured_values_and_second_order():
     assert np.isclose(g2, 2 * xv[0])
 
 
-def test_multi_tap_outputs_gradient_is_not_built_yet():
+def test_multi_tap_outputs_gradient_matches_unrolled_loop_and_finite_differences():
+    # taps [-3, -1] on an initial value of 4 rows: the first row is never read
+    def looped(x0, w):
+        out, _ = tc.scan(lambda a, c: a * w + np.sin(c), outputs_info=dict(initial=x0, taps=[-3, -1]), n_steps=6)
+        return (out ** 2).sum() + out[-1].sum()
+
+    def unrolled(x0, w):
+        hist, outs = [x0[1], x0[2], x0[3]], []
+        for _ in range(6):
+            hist.append(hist[-3] * w + np.sin(hist[-1]))
+            outs.append(hist[-1])
+        return sum((o ** 2).sum() for o in outs) + outs[-1].sum()
+
+    args = [RNG.standard_normal((4, 2)), np.float64(0.7)]
+    tc.verify_grad(looped, args, rng=4)
+    g_x0, g_w = tc.grad(looped, argnums=(0, 1))(*args)
+    ref_x0, ref_w = tc.grad(unrolled, argnums=(0, 1))(*args)
+    np.testing.assert_allclose(g_x0, ref_x0, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(g_w, ref_w, rtol=1e-10)
+    assert np.all(g_x0[0] == 0)
+
+
+def test_multi_tap_outputs_with_sequences_until_and_truncation():
+    def cost(x0, xs, trunc=-1):
+        out, _ = tc.scan(lambda x, a, b: (a * 0.5 + np.tanh(b) * x, tc.until(x > 1.5)), sequences=xs,
+                         outputs_info=dict(initial=x0, taps=[-2, -1]), truncate_gradient=trunc)
+        return (out ** 2).sum()
+
+    xs = np.array([0.3, -0.2, 0.9, 0.1, 2.0, 0.4, 0.5])  # stops after the step reading 2.0
+    tc.verify_grad(cost, [RNG.standard_normal(2), xs], rng=5)
     x0 = tc.dvector("x0")
-    fib, _ = tc.scan(lambda a, b: a + b, outputs_info=dict(initial=x0, taps=[-2, -1]), n_steps=4)
-    with pytest.raises(NotImplementedError, match="taps further back"):
-        tc.grad(fib.sum(), [x0])
+    xv = tc.dvector("xs")
+    g0, gx = tc.grad(cost(x0, xv, trunc=2), [x0, xv])
+    g0, gx = tc.function([x0, xv], [g0, gx])(np.array([0.2, 0.1]), xs)
+    assert np.all(g0 == 0) and np.all(gx[:3] == 0) and np.all(gx[5:] == 0) and np.all(gx[3:5] != 0)
 
 
 def test_ifelse_gradient_follows_the_taken_branch():

@@ -17,7 +17,7 @@ interpreter does, naming the op and the user's source line.
 """
 from libc.stdint cimport int32_t, int64_t, uint8_t
 from libc.stdlib cimport malloc, free
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 from cpython.ref cimport PyObject
 from posix.dlfcn cimport dlopen, dlsym, dlerror, RTLD_NOW, RTLD_LOCAL
 
@@ -47,6 +47,10 @@ cdef extern from "tc_abi.h":
         char message[256]
     ctypedef int (*tc_kernel_fn)(const tc_array *, int, const int64_t *, int, tc_ctx *) nogil
 
+cdef extern from "numpy/arrayobject.h":
+    object PyArray_NewFromDescr(object subtype, object descr, int nd, cnp.npy_intp *dims,
+                                cnp.npy_intp *strides, void *data, int flags, object obj)
+
 cdef extern from "Python.h":
     PyObject *PyList_GET_ITEM(object, Py_ssize_t)
     Py_ssize_t Py_REFCNT(PyObject *)
@@ -66,6 +70,7 @@ class _NoMatch:
 
 
 NOMATCH = _NoMatch()
+MAX_KERNEL_ARGS = MAX_ARGS
 
 
 def load(path, name):
@@ -121,6 +126,33 @@ cdef inline bint fits(object obj, int ndim, cnp.npy_intp *shape, int typenum):
     return True
 
 
+cdef void extent(cnp.ndarray a, char **lo, char **hi):
+    """The address range [lo, hi) an array's elements lie in."""
+    cdef int d
+    cdef cnp.npy_intp s
+    lo[0] = hi[0] = <char *>cnp.PyArray_DATA(a)
+    for d in range(cnp.PyArray_NDIM(a)):
+        s = cnp.PyArray_STRIDES(a)[d] * (cnp.PyArray_DIMS(a)[d] - 1)
+        if s < 0:
+            lo[0] += s
+        else:
+            hi[0] += s
+    hi[0] += cnp.PyArray_ITEMSIZE(a)
+
+
+cdef bint extents_overlap(cnp.ndarray a, cnp.ndarray b):
+    """Could the memory of `a` and `b` overlap (their address ranges intersect)?"""
+    cdef char *alo
+    cdef char *ahi
+    cdef char *blo
+    cdef char *bhi
+    if cnp.PyArray_SIZE(a) == 0 or cnp.PyArray_SIZE(b) == 0:
+        return False
+    extent(a, &alo, &ahi)
+    extent(b, &blo, &bhi)
+    return alo < bhi and blo < ahi
+
+
 cdef class Step:
     """One node of the program. The base class runs the node's NumPy implementation."""
     cdef readonly object node
@@ -152,43 +184,53 @@ cdef class Step:
 
 
 cdef class KernelStep(Step):
-    """An elementwise node or fused group run by one C kernel (inputs then outputs in `args`).
+    """An elementwise node, fused group or (fused) reduction run by one C kernel.
 
-    Parameters after the Step's: kernel function address, kernel argument slots
-    (node inputs and kernel constants), their dtypes and broadcastable patterns,
-    the outputs' dtypes and rank, the in-place destination slot (or -1), and the
-    slots of weak (Python) ints that must fit the kernel's dtype.
+    The kernel gets the arguments, then the outputs, and the iteration shape
+    (the arguments broadcast together). Parameters after the Step's: kernel
+    function address, kernel argument slots (node inputs and kernel
+    constants), their dtypes and broadcastable patterns, the outputs' dtypes,
+    the iteration rank, the in-place destination slot (or -1), the slots of
+    weak (Python) ints that must fit the kernel's dtype, and for a reduction
+    the reduced axes of the iteration shape and whether they are kept.
     """
     cdef tc_kernel_fn fn
-    cdef int n_in, n_out, out_ndim, dest, n_weak
+    cdef int n_in, n_out, ndim, res_ndim, dest, n_weak, n_reduced
+    cdef bint keepdims
     cdef int *ins
     cdef int *weak
     cdef int32_t codes[MAX_ARGS]
     cdef int32_t ndims[MAX_ARGS]
     cdef int typenums[MAX_ARGS]
-    cdef uint8_t *bcast          # n_in x out_ndim, right-aligned: 1 where the dimension must be 1
+    cdef uint8_t reduced[TC_MAX_NDIM]
+    cdef uint8_t *bcast          # n_in x ndim, right-aligned: 1 where the dimension must be 1
     cdef list in_dtypes, buffers
 
     def __cinit__(self, node, ins, outs, frees, size_t fn, args, in_dtypes, in_broadcastable, out_dtypes,
-                  int out_ndim, int dest, weak):
+                  int ndim, int dest, weak, reduced_axes=(), bint keepdims=False):
         cdef int i, d
-        if len(args) + len(out_dtypes) > MAX_ARGS:
-            raise ValueError("too many kernel arguments")
+        if len(args) + len(out_dtypes) > MAX_ARGS or ndim > TC_MAX_NDIM:
+            raise ValueError("too many kernel arguments or dimensions")
         self.native = True
         self.fn = <tc_kernel_fn>fn
-        self.n_in, self.n_out, self.out_ndim, self.dest = len(args), len(out_dtypes), out_ndim, dest
+        self.n_in, self.n_out, self.ndim, self.dest = len(args), len(out_dtypes), ndim, dest
         self.ins, self.weak, self.n_weak = int_array(args), int_array(weak), len(weak)
         self.in_dtypes = [np.dtype(dt) for dt in in_dtypes]
         self.buffers = [None] * self.n_out
-        self.bcast = <uint8_t *>malloc(max(self.n_in * out_ndim, 1))
+        memset(self.reduced, 0, TC_MAX_NDIM)
+        for d in reduced_axes:
+            self.reduced[d] = 1
+        self.n_reduced, self.keepdims = len(set(reduced_axes)), keepdims
+        self.res_ndim = ndim if keepdims else ndim - self.n_reduced
+        self.bcast = <uint8_t *>malloc(max(self.n_in * ndim, 1))
         if self.bcast == NULL:
             raise MemoryError()
-        memset(self.bcast, 0, max(self.n_in * out_ndim, 1))
+        memset(self.bcast, 0, max(self.n_in * ndim, 1))
         for i, (dt, pattern) in enumerate(zip(self.in_dtypes, in_broadcastable)):
             self.codes[i] = (<int32_t>ord(dt.kind) << 8) | <int32_t>dt.itemsize
             self.ndims[i] = len(pattern)
             for d, b in enumerate(pattern):
-                self.bcast[i * out_ndim + out_ndim - len(pattern) + d] = b
+                self.bcast[i * ndim + ndim - len(pattern) + d] = b
         for i, dt in enumerate(out_dtypes):
             self.typenums[i] = np.dtype(dt).num
 
@@ -200,7 +242,9 @@ cdef class KernelStep(Step):
     cdef int run(self, list store, Runner runner) except -1:
         cdef tc_array args[MAX_ARGS]
         cdef cnp.npy_intp shape[TC_MAX_NDIM]
-        cdef int n_in = self.n_in, out_ndim = self.out_ndim, i, j, d, k
+        cdef cnp.npy_intp rshape[TC_MAX_NDIM]
+        cdef cnp.npy_intp *oshape = shape
+        cdef int n_in = self.n_in, ndim = self.ndim, i, j, d, k
         cdef int64_t s, n = 1
         cdef cnp.ndarray arr
         cdef list keep = None
@@ -210,7 +254,7 @@ cdef class KernelStep(Step):
             obj = store[self.weak[k]]
             if not -128 <= obj < 128:
                 return self.run_numpy(store)
-        for d in range(out_ndim):
+        for d in range(ndim):
             shape[d] = 1
         for i in range(n_in):
             obj = store[self.ins[i]]
@@ -225,32 +269,41 @@ cdef class KernelStep(Step):
             arr = <cnp.ndarray>obj
             if dtype_code(arr) != self.codes[i] or cnp.PyArray_NDIM(arr) != self.ndims[i]:
                 return self.run_numpy(store)  # a value not of the node's type: NumPy says what is wrong
-            k = out_ndim - self.ndims[i]
+            k = ndim - self.ndims[i]
             for d in range(self.ndims[i]):
                 s = cnp.PyArray_DIMS(arr)[d]
                 if s != 1:
-                    if self.bcast[i * out_ndim + k + d]:
+                    if self.bcast[i * ndim + k + d]:
                         return self.run_numpy(store)
                     if shape[k + d] == 1:
                         shape[k + d] = s
                     elif shape[k + d] != s:
                         return self.run_numpy(store)  # does not broadcast: NumPy raises, naming the line
             describe(&args[i], arr, self.codes[i])
-        for d in range(out_ndim):
+        for d in range(ndim):
             n *= shape[d]
+        if self.n_reduced:
+            oshape, k = rshape, 0
+            for d in range(ndim):
+                if not self.reduced[d]:
+                    rshape[k] = shape[d]
+                    k += 1
+                elif self.keepdims:
+                    rshape[k] = 1
+                    k += 1
         for j in range(self.n_out):
             out = None
             if j == 0 and self.dest >= 0:
                 out = store[self.dest]
-                if not fits(out, out_ndim, shape, self.typenums[0]):
+                if not fits(out, self.res_ndim, oshape, self.typenums[0]):
                     out = None
             if out is None:
                 # last call's buffer when nobody else holds it: its pages are mapped already
                 p = PyList_GET_ITEM(self.buffers, j)
-                if Py_REFCNT(p) == 1 and fits(<object>p, out_ndim, shape, self.typenums[j]):
+                if Py_REFCNT(p) == 1 and fits(<object>p, self.res_ndim, oshape, self.typenums[j]):
                     out = <object>p
                 else:
-                    out = cnp.PyArray_EMPTY(out_ndim, shape, self.typenums[j], 0)
+                    out = cnp.PyArray_EMPTY(self.res_ndim, oshape, self.typenums[j], 0)
                     self.buffers[j] = out
             arr = <cnp.ndarray>out
             describe(&args[n_in + j], arr, dtype_code(arr))
@@ -261,9 +314,9 @@ cdef class KernelStep(Step):
         ctx.message[0] = 0
         if n >= runner.threshold:
             with nogil:
-                self.fn(args, n_in + self.n_out, <const int64_t *>shape, out_ndim, &ctx)
+                self.fn(args, n_in + self.n_out, <const int64_t *>shape, ndim, &ctx)
         else:
-            self.fn(args, n_in + self.n_out, <const int64_t *>shape, out_ndim, &ctx)
+            self.fn(args, n_in + self.n_out, <const int64_t *>shape, ndim, &ctx)
         if ctx.status:
             self.recover(store, ctx.status, (<bytes>ctx.message).decode(errors="replace"))
         return 0
@@ -306,8 +359,10 @@ cdef class Runner:
     cdef dict config                  # tc.config's values: threads and threshold are read every call
     # fast calls
     cdef readonly bint fast_ready
-    cdef int n_args, result_kind, n_shared, n_updates
+    cdef int n_args, result_kind, n_shared, n_updates, n_writebacks
     cdef int *arg_typenums
+    cdef int *wb_positions            # argument receiving each write-back
+    cdef int *wb_slots
     cdef int *arg_ndims
     cdef uint8_t *arg_bcast           # n_args x TC_MAX_NDIM
     cdef int *shared_slots
@@ -320,6 +375,7 @@ cdef class Runner:
         self.n_inputs, self.n_roots = len(in_slots), len(root_slots)
         self.in_slots, self.root_slots = int_array(in_slots), int_array(root_slots)
         self.arg_typenums = self.arg_ndims = self.shared_slots = self.update_slots = NULL
+        self.wb_positions = self.wb_slots = NULL
         self.arg_bcast = NULL
 
     def __dealloc__(self):
@@ -330,6 +386,8 @@ cdef class Runner:
         free(self.arg_bcast)
         free(self.shared_slots)
         free(self.update_slots)
+        free(self.wb_positions)
+        free(self.wb_slots)
 
     cdef int execute(self, list store) except -1:
         cdef Step step
@@ -358,12 +416,14 @@ cdef class Runner:
         return [store[self.root_slots[i]] for i in range(self.n_roots)]
 
     def enable_fast_call(self, arg_types, shared, update_targets, update_dtypes, root_dtypes,
-                         int result_kind):
+                         int result_kind, writebacks=()):
         """Let `fast_call` run calls with plain ndarrays of `arg_types` [(dtype, broadcastable)].
 
         The first len(arg_types) input slots are the arguments, the next ones the
-        values of `shared`; the last len(update_targets) roots are new values for
-        those shared variables; result_kind 0 returns the single result, 1 a tuple.
+        values of `shared`. The roots are the results, then new values for the
+        `update_targets` shared variables, then one final value per write-back
+        (the argument position in `writebacks`). result_kind 0 returns the single
+        result, 1 a tuple, 2 a list.
         """
         cdef int i, d
         n = len(arg_types)
@@ -383,8 +443,11 @@ cdef class Runner:
         self.shared_slots = int_array([self.in_slots[n + i] for i in range(len(shared))])
         self.update_targets, self.update_dtypes = list(update_targets), [np.dtype(t) for t in update_dtypes]
         self.n_updates = len(update_targets)
-        self.update_slots = int_array([self.root_slots[self.n_roots - self.n_updates + i]
-                                       for i in range(self.n_updates)])
+        self.n_writebacks = len(writebacks)
+        first = self.n_roots - self.n_writebacks - self.n_updates
+        self.update_slots = int_array([self.root_slots[first + i] for i in range(self.n_updates)])
+        self.wb_positions = int_array(list(writebacks))
+        self.wb_slots = int_array([self.root_slots[first + self.n_updates + i] for i in range(self.n_writebacks)])
         self.root_dtypes = [np.dtype(t) for t in root_dtypes]
         self.fast_ready = True
 
@@ -410,21 +473,35 @@ cdef class Runner:
             for j in range(i):
                 if <PyObject *>args[j] == <PyObject *>obj:
                     return NOMATCH  # the same array twice: the general path handles aliasing
+        for i in range(self.n_writebacks):  # a mutated argument: writeable, overlapping no other one
+            arr = <cnp.ndarray>args[self.wb_positions[i]]
+            if not cnp.PyArray_ISWRITEABLE(arr):
+                return NOMATCH  # the general path raises, naming the argument
+            for j in range(n):
+                if j != self.wb_positions[i] and extents_overlap(arr, <cnp.ndarray>args[j]):
+                    return NOMATCH  # the general path decides exactly
         store = list(self.template)
         for i in range(n):
             store[self.in_slots[i]] = args[i]
         for i in range(self.n_shared):
             store[self.shared_slots[i]] = self.shared[i]._value
         self.execute(store)
-        for i in range(self.n_updates):  # after every output is computed
+        for i in range(self.n_writebacks):  # into the caller's arrays, after every output is computed
+            value = store[self.wb_slots[i]]
+            if not cnp.PyArray_CheckExact(value):
+                value = np.asarray(value)
+            if cnp.PyArray_CopyInto(<cnp.ndarray>args[self.wb_positions[i]], <cnp.ndarray>value) < 0:
+                raise ValueError("write-back failed")
+        for i in range(self.n_updates):
             value = store[self.update_slots[i]]
             if not cnp.PyArray_CheckExact(value):
                 value = np.asarray(value, dtype=self.update_dtypes[i])
             self.update_targets[i]._value = value
-        n_out = self.n_roots - self.n_updates
+        n_out = self.n_roots - self.n_updates - self.n_writebacks
         if self.result_kind == 0:
             return self.result(store, 0)
-        return tuple([self.result(store, i) for i in range(n_out)])
+        results = [self.result(store, i) for i in range(n_out)]
+        return tuple(results) if self.result_kind == 1 else results
 
     cdef object result(self, list store, int i):
         value = store[self.root_slots[i]]
@@ -437,3 +514,166 @@ cdef class Runner:
     @property
     def steps_list(self):
         return list(self.steps)
+
+
+cdef object row_view(cnp.ndarray a, Py_ssize_t i):
+    """Row `i` of `a` as an array view (a 0-d array for a vector, never a NumPy scalar)."""
+    cdef cnp.dtype descr = <cnp.dtype>(<PyObject *>cnp.PyArray_DESCR(a))
+    cnp.Py_INCREF(descr)  # PyArray_NewFromDescr steals a reference
+    view = PyArray_NewFromDescr(np.ndarray, descr, cnp.PyArray_NDIM(a) - 1, cnp.PyArray_DIMS(a) + 1,
+                                    cnp.PyArray_STRIDES(a) + 1,
+                                    <char *>cnp.PyArray_DATA(a) + i * cnp.PyArray_STRIDES(a)[0],
+                                    cnp.PyArray_FLAGS(a) & ~cnp.NPY_ARRAY_OWNDATA, None)
+    cnp.Py_INCREF(a)
+    cnp.PyArray_SetBaseObject(<cnp.ndarray>view, a)
+    return view
+
+
+cdef class Stack:
+    """The rows a scan output collects, one per step: all of them, or the last `keep`."""
+    cdef cnp.ndarray buf
+    cdef Py_ssize_t count, capacity, keep, expected
+    cdef object dtype
+    cdef int row_ndim, typenum
+    cdef cnp.npy_intp row_shape[TC_MAX_NDIM]
+    cdef Py_ssize_t row_bytes
+
+    def __cinit__(self, dtype, int row_ndim, Py_ssize_t keep, Py_ssize_t expected):
+        self.dtype, self.row_ndim, self.keep, self.expected = np.dtype(dtype), row_ndim, keep, expected
+        self.typenum = self.dtype.num
+
+    cdef int push(self, object value, object where) except -1:
+        cdef cnp.ndarray arr
+        cdef cnp.npy_intp shape[TC_MAX_NDIM + 1]
+        cdef int d
+        cdef Py_ssize_t pos
+        if not cnp.PyArray_CheckExact(value) or cnp.PyArray_TYPE(<cnp.ndarray>value) != self.typenum:
+            value = np.asarray(value, dtype=self.dtype)
+        arr = <cnp.ndarray>value
+        if cnp.PyArray_NDIM(arr) != self.row_ndim:
+            raise ValueError(f"scan at {where}: a step output has {cnp.PyArray_NDIM(arr)} dimensions, "
+                             f"its type says {self.row_ndim}")
+        if self.buf is None:
+            for d in range(self.row_ndim):
+                self.row_shape[d] = shape[d + 1] = cnp.PyArray_DIMS(arr)[d]
+            self.capacity = self.keep if self.keep else max(1, min(self.expected, 1 << 20))
+            shape[0] = self.capacity
+            self.buf = cnp.PyArray_EMPTY(self.row_ndim + 1, shape, self.dtype.num, 0)
+            self.row_bytes = cnp.PyArray_NBYTES(arr)
+        else:
+            for d in range(self.row_ndim):
+                if cnp.PyArray_DIMS(arr)[d] != self.row_shape[d]:
+                    raise ValueError(f"scan at {where}: step {self.count} produced an output of shape "
+                                     f"{np.shape(arr)}, step 0 one of shape {np.shape(self.buf)[1:]}; every step "
+                                     "must return the same shape")
+        if not self.keep and self.count == self.capacity:  # a loop that stops with tc.until: grow
+            self.buf = np.concatenate([self.buf, np.empty_like(self.buf)])
+            self.capacity *= 2
+        pos = self.count % self.keep if self.keep else self.count
+        if cnp.PyArray_IS_C_CONTIGUOUS(arr):
+            memcpy(<char *>cnp.PyArray_DATA(self.buf) + pos * self.row_bytes, cnp.PyArray_DATA(arr), self.row_bytes)
+        else:
+            cnp.PyArray_CopyInto(<cnp.ndarray>row_view(self.buf, pos), arr)
+        self.count += 1
+        return 0
+
+    cdef object result(self):
+        """The rows in step order (None when no step ran)."""
+        cdef Py_ssize_t start
+        if self.buf is None:
+            return None
+        if self.keep and self.count > self.keep:
+            start = self.count % self.keep
+            return np.concatenate([self.buf[start:], self.buf[:start]])
+        return self.buf[:self.count] if self.count < self.capacity else self.buf
+
+
+cdef class ScanStep(Step):
+    """A scan loop run natively: each step runs the inner program's Runner, no Python between steps.
+
+    `setup(n_steps, values)` (tracec.trace.scan) checks the trip count and
+    returns (n, sequences in step order, histories, non-sequence values);
+    loops it does not handle (checkpointing, zero steps) run the NumPy scan.
+    """
+    cdef Runner inner
+    cdef object info, setup, where
+    cdef list seq_taps, state_taps, out_dtypes, out_ndims, keep
+    cdef int n_rec, n_plain, n_states, has_until
+
+    def __cinit__(self, node, ins, outs, frees, Runner inner, setup):
+        info = node.params["info"]
+        self.native = False  # its results are fresh stacks, but not from a kernel: keep the general protocol
+        self.inner, self.info, self.setup = inner, info, setup
+        self.where = info.loc.describe()
+        self.seq_taps = [list(t) for t in info.seq_taps]
+        self.state_taps = [list(t) for t in info.state_taps]
+        self.n_states = info.n_states
+        self.n_rec = info.n_states - info.n_updates
+        self.n_plain = info.n_plain_outputs
+        self.has_until = info.has_until
+        outputs = info.inner.outputs
+        stacked = outputs[:self.n_rec] + outputs[info.n_states:info.n_states + self.n_plain]
+        self.out_dtypes = [v.dtype for v in stacked]
+        self.out_ndims = [v.ndim for v in stacked]
+        self.keep = list(info.keep or (None,) * len(stacked))
+
+    cdef int run(self, list store, Runner runner) except -1:
+        cdef Py_ssize_t n, t, k, j, base
+        cdef list seqs, histories, rest, base_store, istore, hist, stacks, outs, taps
+        cdef Stack stack
+        cdef Runner inner = self.inner
+        cdef int i
+        values = [store[self.node_ins[i]] for i in range(self.n_node_in)]
+        setup = self.setup(values[0], values[1:], self.info)
+        if setup is None:
+            return self.run_numpy(store)
+        n, seqs, histories, rest = setup
+        base_store = list(inner.template)
+        k = 0
+        for taps in self.seq_taps:
+            k += len(taps)
+        for taps in self.state_taps:
+            k += len(taps)
+        for i in range(len(rest)):
+            base_store[inner.in_slots[k + i]] = rest[i]
+        stacks = [Stack(self.out_dtypes[j], self.out_ndims[j], self.keep[j] or 0, n)
+                  for j in range(len(self.out_dtypes))]
+        t = 0
+        while t < n:
+            istore = list(base_store)
+            k = 0
+            for j in range(len(seqs)):
+                taps = <list>self.seq_taps[j]
+                base = t - <Py_ssize_t>min(taps)
+                for tap in taps:
+                    istore[inner.in_slots[k]] = row_view(<cnp.ndarray>seqs[j], base + <Py_ssize_t>tap)
+                    k += 1
+            for j in range(self.n_states):
+                hist = <list>histories[j]
+                for tap in <list>self.state_taps[j]:
+                    istore[inner.in_slots[k]] = hist[len(hist) + <Py_ssize_t>tap]
+                    k += 1
+            inner.execute(istore)
+            outs = [istore[inner.root_slots[i]] for i in range(inner.n_roots)]
+            for j in range(self.n_states):
+                hist = <list>histories[j]
+                hist.append(outs[j])
+                if len(hist) > -<Py_ssize_t>min(<list>self.state_taps[j]):
+                    del hist[0]
+            for j in range(self.n_rec):
+                (<Stack>stacks[j]).push(outs[j], self.where)
+            for j in range(self.n_plain):
+                (<Stack>stacks[self.n_rec + j]).push(outs[self.n_states + j], self.where)
+            t += 1
+            if self.has_until and outs[inner.n_roots - 1]:
+                break
+        if t == 0:
+            return self.run_numpy(store)  # no step ran: the NumPy scan knows the empty shapes
+        results = [(<Stack>s).result() for s in stacks]
+        outputs = self.info.inner.outputs
+        for j in range(self.n_rec, self.n_states):  # (no negative indexes: wraparound is off)
+            hist = <list>histories[j]
+            results.append(np.asarray(hist[len(hist) - 1], dtype=outputs[j].dtype))
+        for i in range(self.n_node_out):
+            store[self.node_outs[i]] = results[i]
+        return 0

@@ -17,10 +17,10 @@ from .kernel import lower, render, signature
 from .render import CRenderer
 
 try:
-    from ._native import NOMATCH, KernelStep, Runner, Step, load
+    from ._native import MAX_KERNEL_ARGS, NOMATCH, KernelStep, Runner, ScanStep, Step, load
     _RUNTIME_ERROR = None
 except ImportError as exc:  # not built (a source tree without `pip install -e .`)
-    NOMATCH = KernelStep = Runner = Step = load = None
+    MAX_KERNEL_ARGS, NOMATCH, KernelStep, Runner, ScanStep, Step, load = 0, None, None, None, None, None, None
     _RUNTIME_ERROR = exc
 
 _CPUS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
@@ -90,6 +90,11 @@ def _module_paths(kernels, compile=True):
     return found
 
 
+def _scan_setup(n_steps, values, info):
+    from ..trace.scan import scan_setup
+    return scan_setup(n_steps, values, info)[:4]
+
+
 class KernelInfo:
     """Where a native step's kernel lives (for describe() and tests)."""
 
@@ -106,13 +111,13 @@ class CExecutor:
     those nodes run their NumPy implementation.
     """
 
-    def __init__(self, program):
+    def __init__(self, program, compile=None):
         self.program = program
         inputs = program.all_inputs()
         roots = program.roots()
         self.nodes = toposort(roots, stop=inputs)
         renderer = CRenderer()
-        self.specs = {id(n): s for n in self.nodes if (s := lower(n, renderer)) is not None}
+        self.specs = {id(n): s for n in self.nodes if (s := lower(n, renderer, multi_output=True)) is not None}
         self._lowered = [n for n in self.nodes if id(n) in self.specs]
         self._kernels = [render(self.specs[id(n)], renderer) for n in self._lowered]  # (name, source)
         self.kernels = {}  # id(node) -> KernelInfo
@@ -120,7 +125,7 @@ class CExecutor:
         self.calls = 0
         self._compile_after = config.c_compile_after
         self._fast = None  # arguments of Runner.enable_fast_call, once a caller asked for it
-        self._install(compile=self._compile_after == 0)
+        self._install(compile=self._compile_after == 0 if compile is None else compile)
 
     def _install(self, compile):
         """Load the kernels available (compiling the missing ones if `compile`), then plan the steps."""
@@ -134,8 +139,11 @@ class CExecutor:
                 raise OSError(f"{paths[name]} holds kernel {sig!r}, expected {signature(spec)!r}")
             self.kernels[id(node)] = KernelInfo(paths[name], name)
             self._addresses[id(node)] = address
-        self.pending = not compile and len(self.kernels) < len(self._lowered)
+        self._compiling = compile
+        self._inner = []  # executors of scan loop bodies
         self._plan()
+        self.pending = not compile and (len(self.kernels) < len(self._lowered) or
+                                        any(inner.pending for inner in self._inner))
 
     @property
     def n_kernels(self):
@@ -191,23 +199,27 @@ class CExecutor:
         for s, value in constants:
             template[s] = value
         self.steps = [(node, self.kernels.get(id(node))) for node, *_ in plans]
-        self._native = {id(node) for node, _, _, args in plans if args is not None}
+        self._native = {id(step.node) for step in steps if step.native}
         self.runner = Runner(steps, template, [slot[id(v)] for v in inputs], root_slots, config._values, _CPUS)
         self.runner.timer = self.step_timer
         if self._fast is not None:
             self.enable_fast_call(*self._fast)
 
     def _step(self, node, ins, outs, args, frees):
-        if args is None:
+        if node.op.name == "scan" and not node.params["info"].checkpoint:
+            inner = CExecutor(node.params["info"].inner.program, compile=self._compiling)
+            self._inner.append(inner)
+            return ScanStep(node, ins, outs, frees, inner.runner, _scan_setup)
+        spec = self.specs.get(id(node))
+        if args is None or len(spec.args) + len(spec.outputs) > MAX_KERNEL_ARGS:
             return Step(node, ins, outs, frees)
-        spec = self.specs[id(node)]
         dest = ins[node.params["dest"]] if node.op.name == "inplace_elemwise" else -1
         # Python ints (weak) feeding a kernel: NumPy raises OverflowError when one does not fit
         # the array's dtype, while C would wrap; such calls go through NumPy instead
         weak = [s for v, s in zip(node.inputs, ins) if v.type.weak and v.dtype.kind in "iu"]
         return KernelStep(node, ins, outs, frees, self._addresses[id(node)], args,
                           [v.dtype for v in spec.args], [v.broadcastable for v in spec.args],
-                          [spec.output.dtype], spec.output.ndim, dest, weak)
+                          [v.dtype for v in spec.outputs], spec.outputs[0].ndim, dest, weak)
 
     def _maybe_compile(self, input_values, threshold):
         self.calls += 1
@@ -240,16 +252,19 @@ class CExecutor:
         no-ops. Kernels still pending compilation: None (the general path compiles).
         """
         program = self.program
-        if self.pending or program.writebacks or len(program.inputs) != n_args:
+        if self.pending or len(program.inputs) != n_args:
             return None
         roots = program.roots()
         if len({id(v) for v in roots}) != len(roots):
             return None
-        if not all(v.owner is not None and id(v.owner) in self._native for v in roots):
+        # a single write-back is copied into the caller's array whatever made it
+        checked = roots if len(program.writebacks) > 1 else roots[:len(roots) - len(program.writebacks)]
+        if not all(v.owner is not None and id(v.owner) in self._native for v in checked):
             return None
         self._fast = ([(v.dtype, v.broadcastable) for v in program.inputs],
                       [sv for sv in program.shared], [sv for sv, _ in program.updates],
-                      [sv.leaf.dtype for sv, _ in program.updates], [v.dtype for v in roots], result_kind)
+                      [sv.leaf.dtype for sv, _ in program.updates], [v.dtype for v in roots], result_kind,
+                      [pos for pos, _ in program.writebacks])
         self.enable_fast_call(*self._fast)
         return self.runner.fast_call
 

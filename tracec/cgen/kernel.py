@@ -31,26 +31,39 @@ def template(name):
 
 
 class KernelSpec:
-    """One loop to generate: `nodes` (in order) computing `output` from `args`.
+    """One loop to generate: `nodes` (in order) computing `outputs` from `args`.
 
     `args` are the graph variables the loop reads (the inner graph's inputs,
     then its constants); `sources[i]` says where the executor finds arg i:
     ``('input', k)`` -- input k of the outer node -- or ``('const', value)``.
+    `outputs[k]` is output k of the outer node; the kernel writes every
+    output over the broadcast shape of all args.
     """
 
-    def __init__(self, nodes, args, sources, output, node):
-        self.nodes, self.args, self.sources, self.output = nodes, args, sources, output
+    def __init__(self, nodes, args, sources, outputs, node):
+        self.nodes, self.args, self.sources, self.outputs = nodes, args, sources, list(outputs)
         self.node = node  # the outer node (for error messages)
+
+    @property
+    def output(self):
+        """The first (for single-output kernels: the only) output."""
+        return self.outputs[0]
 
 
 def _const_value(var):
     return np.asarray(var.value, dtype=var.dtype)
 
 
-def lower(node, renderer=CRenderer()):
-    """A KernelSpec for `node`, or None when part of it has no C rendering."""
+def lower(node, renderer=CRenderer(), multi_output=False):
+    """A KernelSpec for `node`, or None when part of it has no C rendering.
+
+    Nodes with several outputs (multi-output fused kernels) are lowered only
+    when the caller runs such kernels (`multi_output`).
+    """
     op = node.op
-    if len(node.outputs) != 1 or node.outputs[0].type.weak:
+    if len(node.outputs) != 1 and not (multi_output and op.name == "fused_elemwise"):
+        return None
+    if any(v.type.weak for v in node.outputs):
         return None
     if op.name == "inplace_elemwise":
         inner_op = OPS[node.params["op"]]
@@ -59,19 +72,19 @@ def lower(node, renderer=CRenderer()):
         if not config.c_single_ops:
             return None
         inner = inner_op.make_node(node.inputs, node.params["params"], loc=node.loc)
-        return _lower_nodes(node, [inner], list(node.inputs), inner.outputs[0], renderer)
+        return _lower_nodes(node, [inner], list(node.inputs), inner.outputs, renderer)
     if op.name == "fused_elemwise":
         return _lower_fused(node, node.params["inner"], renderer)
     if op.kind == "elemwise" and config.c_single_ops:
-        return _lower_nodes(node, [node], list(node.inputs), node.outputs[0], renderer)
+        return _lower_nodes(node, [node], list(node.inputs), node.outputs, renderer)
     return None
 
 
 def _lower_fused(node, inner, renderer):
-    return _lower_nodes(node, inner.nodes, inner.inputs, inner.output, renderer)
+    return _lower_nodes(node, inner.nodes, inner.inputs, inner.outputs, renderer)
 
 
-def _lower_nodes(outer, nodes, inputs, output, renderer):
+def _lower_nodes(outer, nodes, inputs, outputs, renderer):
     if not all(renderer.supports(n) for n in nodes):
         return None
     args, sources, seen = [], [], set()
@@ -89,13 +102,14 @@ def _lower_nodes(outer, nodes, inputs, output, renderer):
     known = {id(v) for v in args} | {id(n.outputs[0]) for n in nodes}
     if any(id(v) not in known for n in nodes for v in n.inputs):
         return None  # reads a value it is not given (should not happen)
-    if not all(renderer.supports_dtype(v.dtype) for v in args):
+    if not all(renderer.supports_dtype(v.dtype) for v in list(args) + list(outputs)):
         return None
-    return KernelSpec(nodes, args, sources, output, outer)
+    return KernelSpec(nodes, args, sources, outputs, outer)
 
 
 def signature(spec):
-    return ",".join(v.dtype.name for v in spec.args) + "->" + spec.output.dtype.name
+    """``"float64,float64->float64"``: the args' dtypes, then the outputs'."""
+    return ",".join(v.dtype.name for v in spec.args) + "->" + ",".join(v.dtype.name for v in spec.outputs)
 
 
 def render(spec, renderer=CRenderer()):
@@ -139,20 +153,25 @@ def _render(spec, renderer):
         comments.append(f"// {name} = {call} -> {out.type.short()}  at {node.loc.describe()}")
         body.append(f"// {call}, line {node.loc.lineno}")
         body.append(f"const {ct(out.dtype)} {name} = {expr};")
-    result = names[id(spec.output)]
-    n_out = len(spec.args)
-    t_out = ct(spec.output.dtype)
-    contiguous.append(f"st[{n_out}][0] == (int64_t)sizeof({t_out})")
-    contig_ptrs.append(f"        {t_out} *restrict out = ({t_out} *)args[{n_out}].data;")
-    strides.append(f"        const int64_t s{n_out} = st[{n_out}][cnd - 1] / (int64_t)sizeof({t_out});")
-    row_ptrs.append(f"                {t_out} *restrict out = ({t_out} *)p[{n_out}];")
+    n_in = len(spec.args)
+    stores, strided_stores = [], []
+    for k, var in enumerate(spec.outputs):
+        a, t_out, o = n_in + k, ct(var.dtype), f"out{k}"
+        comments.append(f"// {o}: output {k} = {names[id(var)]} {var.type.short()}")
+        contiguous.append(f"st[{a}][0] == (int64_t)sizeof({t_out})")
+        contig_ptrs.append(f"        {t_out} *restrict {o} = ({t_out} *)args[{a}].data;")
+        strides.append(f"        const int64_t s{a} = st[{a}][cnd - 1] / (int64_t)sizeof({t_out});")
+        row_ptrs.append(f"                {t_out} *restrict {o} = ({t_out} *)p[{a}];")
+        stores.append(f"                {o}[i] = {names[id(var)]};")
+        strided_stores.append(f"                    {o}[i * s{a}] = {names[id(var)]};")
     indent = lambda lines, n: "\n".join(" " * n + line for line in lines)  # noqa: E731
     title = f"{len(spec.nodes)} op(s): " + " ".join(n.op.name for n in spec.nodes)
+    if len(spec.outputs) > 1:
+        title += f" -> {len(spec.outputs)} outputs"
     return template("elemwise.c").substitute(
-        title=title, comments="\n".join(comments), nargs=n_out + 1, signature=signature(spec), fn=_NAME,
-        scalars="\n".join(scalars), contiguous_test=" && ".join(contiguous),
-        contiguous_pointers="\n".join(contig_ptrs),
-        contiguous_body="\n".join(contig_loads) + "\n" + indent(body, 16) + f"\n                out[i] = {result};",
+        title=title, comments="\n".join(comments), nargs=n_in + len(spec.outputs), n_outputs=len(spec.outputs),
+        signature=signature(spec), fn=_NAME, scalars="\n".join(scalars),
+        contiguous_test=" && ".join(contiguous), contiguous_pointers="\n".join(contig_ptrs),
+        contiguous_body="\n".join(contig_loads + [indent(body, 16)] + stores),
         strides="\n".join(strides), row_pointers="\n".join(row_ptrs),
-        strided_body="\n".join(strided_loads) + "\n" + indent(body, 20)
-        + f"\n                    out[i * s{n_out}] = {result};")
+        strided_body="\n".join(strided_loads + [indent(body, 20)] + strided_stores))

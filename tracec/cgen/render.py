@@ -145,7 +145,7 @@ C_EXPR = {
     # the non-ufunc elementwise ops
     "where": lambda c, a, b, t: f"({c} ? {a} : {b})",
     "clip": _clip,
-    "cast": lambda a, t: a,  # the conversion to the target dtype is the renderer's
+    "cast": lambda a, t: a,  # the conversion to the target dtype is the renderer's (convert)
     "softplus": lambda a, t: f"tc_logaddexp_{t.s}(0, {a})" if t.kind == "f" else None,
     "sigmoid": lambda a, t: f"tc_sigmoid_{t.s}({a})" if t.kind == "f" else None,
 }
@@ -170,8 +170,8 @@ def loop_dtypes(node):
     op, out = node.op, node.outputs[0].dtype
     if op.name == "where":
         return [np.dtype(bool), out, out], out
-    if op.name == "cast":
-        return [node.inputs[0].dtype], out
+    if op.name == "cast":  # the loop computes in the input's dtype; convert() makes the result
+        return [node.inputs[0].dtype], node.inputs[0].dtype
     ufunc = getattr(np, op.name, None)
     if not isinstance(ufunc, np.ufunc):  # clip, softplus, sigmoid: computed in the output dtype
         return [out] * len(node.inputs), out
@@ -203,6 +203,19 @@ class CRenderer:
             return expr
         if dst == np.bool_:
             return f"({expr} != 0)"
+        if src.kind == "f" and dst.kind in "iu":
+            return self._float_to_int(expr, src, dst)
+        return f"({self.ctype(dst)}){expr}"
+
+    def _float_to_int(self, expr, src, dst):
+        """NumPy's float -> integer casts: C leaves a value out of the target's range undefined
+        (and gcc's AVX-512 code saturates), NumPy wraps it through a wider signed integer."""
+        if dst.itemsize < 4:
+            return f"(({self.ctype(dst)})(int32_t){expr})"
+        if dst == np.uint32:
+            return f"((uint32_t)(int64_t){expr})"
+        if dst == np.uint64:
+            return f"tc_to_u64_{SUFFIX[src.name]}({expr})"
         return f"({self.ctype(dst)}){expr}"
 
     def node_expr(self, node, args, arg_dtypes):
@@ -227,15 +240,25 @@ class CRenderer:
         """Whether `node` renders (checked on placeholder argument names)."""
         if len(node.outputs) != 1 or node.outputs[0].type.weak:
             return False
-        if any(isinstance(v, Constant) and v.type.weak and not _fits(v) for v in node.inputs):
+        loop = loop_dtypes(node)
+        if loop is not None and not all(_fits(v, d) for v, d in zip(node.inputs, loop[0])
+                                        if isinstance(v, Constant) and v.type.weak):
             return False
         names = [f"x{i}" for i in range(len(node.inputs))]
         return self.node_expr(node, names, [v.dtype for v in node.inputs]) is not None
 
 
-def _fits(const):
-    """A weak constant whose value its int64/float64/bool dtype holds exactly."""
+def _fits(const, dtype):
+    """Whether the loop dtype `dtype` holds a weak constant's value: C would wrap one that it
+    does not (np.clip(uint64_x, -1, 2)), where NumPy raises or computes otherwise."""
     try:
-        return np.asarray(const.value, dtype=const.dtype) == const.value
+        value = np.asarray(const.value, dtype=const.dtype)  # its own int64/float64/bool first
+        if not np.all(value == const.value):
+            return False
     except (OverflowError, ValueError):
         return False
+    dtype = np.dtype(dtype)
+    if dtype.kind in "iu" and value.dtype.kind in "iub":
+        info = np.iinfo(dtype)
+        return bool(np.all((value >= info.min) & (value <= info.max)))
+    return True

@@ -1,15 +1,32 @@
-"""Elementwise fusion and in-place buffer reuse: the two whole-graph passes.
+"""Elementwise fusion and in-place buffer reuse: whole-graph passes.
 
-Both need to know every consumer of a value, so they are functions of the
+They need to know every consumer of a value, so they are functions of the
 whole Program rather than node rewrites; they run once, after the node
 rewrites reached their fixed point.
 
-Fusion groups connected elementwise nodes (optionally ending in one
-reduction) into one `fused_elemwise` node whose inner graph keeps each
-node's source line: a run-time error inside names the user's line that built
-the failing operation, and ``node.params['inner'].locs`` lists them all. An
-intermediate used outside the group ends the group there (it must be stored
-anyway), so fusion never computes a value twice.
+`fuse_elemwise` groups connected elementwise nodes (optionally ending in one
+reduction) into one `fused_elemwise` node whose inner graph keeps each node's
+source line: a run-time error inside names the user's line that built the
+failing operation, and ``node.params['inner'].locs`` lists them all. There an
+intermediate used outside the group ends the group (it must be stored anyway).
+
+`merge_kernels` then makes multi-output kernels: kernels (and lone
+elementwise nodes) where one reads the other's output, or that read the same
+array (``np.sin(x), np.cos(x)``), merge into one node with several outputs; an
+intermediate read both inside and outside becomes one of them. Every node
+stays in exactly one kernel, so nothing is computed twice. Two rules keep it
+sound:
+
+* no cycles: each kernel has a *time*, its place in one topological order of
+  the kernels (at first each node's position in the graph). Two kernels merge
+  only at a time after everything the result reads from outside and before
+  everything that reads its outputs, so a kernel never both feeds and reads
+  an outside node.
+* one shape: every output of a multi-output kernel has the shape of the
+  broadcast of all its inputs (the C ABI). Shapes are not types, so this is
+  decided on *shape sources*: the values whose broadcast gives a value's
+  shape, leaving out those whose every dimension is known to be 1. Kernels
+  merge only when their sources and ranks are the same.
 
 In-place: an elementwise node whose input is a fresh buffer nobody else
 reads (made by an earlier node of this program, used only here, not a
@@ -77,7 +94,7 @@ def _inner_graph(cluster, position):
         inner_nodes.append(new)
         inner_of[id(node.outputs[0])] = new.outputs[0]
     inputs = [inner_of[id(v)] for v in outer_inputs]
-    return FusedGraph(inputs, inner_nodes[-1].outputs[0], inner_nodes), outer_inputs
+    return FusedGraph(inputs, [inner_nodes[-1].outputs[0]], inner_nodes), outer_inputs
 
 
 def fuse_elemwise(program):
@@ -122,6 +139,221 @@ def fuse_elemwise(program):
     return with_roots(program, [memo.get(id(v), v) for v in roots])
 
 
+# -- multi-output kernels -------------------------------------------------------------
+MAX_MERGE_TRIES = 8  # kernels one shared value tries to join (bounds the work on a wide fan-out)
+_INF = float("inf")
+
+
+def _sets_shape(var):
+    """Can `var` decide a broadcast shape (some dimension not known to be 1)?"""
+    return not all(var.type.broadcastable)
+
+
+def _mergeable(node):
+    """A lone elementwise node, or a kernel without a reduction: what `merge_kernels` merges."""
+    if _fusible(node):
+        return True
+    return node.op.name == "fused_elemwise" and not any(v.type.weak for v in node.outputs) and \
+        all(n.op.kind == "elemwise" for n in node.params["inner"].nodes)
+
+
+def _shape_sources(order):
+    """id(mergeable node) -> frozenset of ids of the values whose broadcast is its outputs' shape."""
+    sources, of_value = {}, {}
+    for node in order:
+        if not _mergeable(node):
+            continue
+        found = set()
+        for v in node.inputs:
+            inherited = of_value.get(id(v))
+            if inherited is not None:
+                found |= inherited
+            elif _sets_shape(v):
+                found.add(id(v))
+        if node.op.name == "fused_elemwise":  # constants inside a kernel broadcast too
+            found.update(id(c) for n in node.params["inner"].nodes for c in n.inputs
+                         if isinstance(c, Constant) and _sets_shape(c))
+        sources[id(node)] = frozenset(found)
+        for out in node.outputs:
+            of_value[id(out)] = sources[id(node)]
+    return sources
+
+
+class _Kernels:
+    """Kernels being merged: union-find over node positions; each set has a time."""
+
+    def __init__(self, order, clients):
+        self.order, self.clients = order, clients
+        self.pos = {id(n): i for i, n in enumerate(order)}
+        self.parent = list(range(len(order)))
+        self.time = list(range(len(order)))  # of each set's representative
+        self.members = {}                    # representative -> positions, for sets of 2 or more
+        self.sources = _shape_sources(order)
+
+    def find(self, i):
+        parent = self.parent
+        root = i
+        while parent[root] != root:
+            root = parent[root]
+        while parent[i] != root:  # path compression
+            parent[i], i = root, parent[i]
+        return root
+
+    def time_of(self, node):
+        """When the kernel computing `node` runs (None: a program result, read last)."""
+        return _INF if node is None else self.time[self.find(self.pos[id(node)])]
+
+    def key(self, i):
+        """(shape sources, rank) of the kernel with representative i: merged kernels share it."""
+        node = self.order[i]
+        return self.sources.get(id(node)), node.outputs[0].ndim
+
+    def merge_all(self):
+        """Merge kernels reading a common array, or one the other's output."""
+        seen = set()
+        for node in self.order:
+            for v in node.inputs:
+                if id(v) not in seen:
+                    seen.add(id(v))
+                    self._merge_readers(v)
+
+    def _merge_readers(self, v):
+        if isinstance(v, Constant) or not _sets_shape(v):
+            return  # a shared scalar or constant saves no memory traffic
+        candidates = []
+        if v.owner is not None and _mergeable(v.owner):
+            candidates.append(self.pos[id(v.owner)])
+        candidates += [self.pos[id(c)] for c in self.clients.get(id(v), ()) if c is not None and _mergeable(c)]
+        seen, kernels = set(), []
+        for i in candidates:
+            g = self.find(i)
+            if g in seen:
+                continue
+            seen.add(g)
+            for k, a in enumerate(kernels):
+                merged = self._merge(self.find(a), g)
+                if merged is not None:
+                    kernels[k] = merged
+                    break
+            else:
+                if len(kernels) < MAX_MERGE_TRIES:
+                    kernels.append(g)
+
+    def _merge(self, a, b):
+        """Representative of the union of kernels a and b, or None where that is not sound."""
+        if a == b:
+            return a
+        if self.key(a) != self.key(b):
+            return None
+        if self.time[a] > self.time[b]:
+            a, b = b, a
+        both = (a, b)
+        ma, mb = self.members.get(a, [a]), self.members.get(b, [b])
+        # at b's time a's outside readers must come later; at a's time b's outside inputs earlier
+        options = [(self._readers_after, ma, self.time[b]), (self._inputs_before, mb, self.time[a])]
+        if len(ma) > len(mb):
+            options.reverse()  # the cheaper check first
+        for check, members, t in options:
+            if check(members, both, t):
+                return self._union(a, b, t)
+        return None
+
+    def _readers_after(self, members, both, t):
+        for i in members:
+            for out in self.order[i].outputs:
+                for c in self.clients.get(id(out), ()):
+                    if (c is None or self.find(self.pos[id(c)]) not in both) and self.time_of(c) <= t:
+                        return False
+        return True
+
+    def _inputs_before(self, members, both, t):
+        for i in members:
+            for v in self.order[i].inputs:
+                p = v.owner
+                if p is not None and self.find(self.pos[id(p)]) not in both and self.time_of(p) >= t:
+                    return False
+        return True
+
+    def _union(self, a, b, t):
+        ma, mb = self.members.pop(a, [a]), self.members.pop(b, [b])
+        keep, other = (a, b) if len(ma) >= len(mb) else (b, a)
+        self.parent[other] = keep
+        self.time[keep] = t
+        self.members[keep] = sorted(ma + mb)
+        return keep
+
+
+def _merged_kernel(nodes, clients, memo):
+    """One fused_elemwise node computing `nodes` (lone nodes and kernels, in graph order):
+    returns (the outer values it replaces, the new node)."""
+    inside = {id(n) for n in nodes}
+    inner_of, outer_inputs, inner_nodes, replaced, results = {}, [], [], [], []
+
+    def inner_value(v):
+        if isinstance(v, Constant):
+            return v  # constants stay inside the kernel
+        if id(v) not in inner_of:  # an outer input (values of earlier members are mapped already)
+            inner_of[id(v)] = Variable(v.type, name=v.name)
+            outer_inputs.append(v)
+        return inner_of[id(v)]
+
+    for node in nodes:
+        ins = [inner_value(v) for v in node.inputs]
+        if node.op.name == "fused_elemwise":
+            inner = node.params["inner"]
+            local = {id(w): x for w, x in zip(inner.inputs, ins)}
+            for n in inner.nodes:
+                new = n.op.make_node([local.get(id(w), w) for w in n.inputs], n.params, loc=n.loc)
+                inner_nodes.append(new)
+                local[id(n.outputs[0])] = new.outputs[0]
+            values = [local[id(w)] for w in inner.outputs]
+        else:
+            new = node.op.make_node(ins, node.params, loc=node.loc)
+            inner_nodes.append(new)
+            values = list(new.outputs)
+        for out, value in zip(node.outputs, values):
+            inner_of[id(out)] = value
+            if any(c is None or id(c) not in inside for c in clients.get(id(out), ())):
+                replaced.append(out)  # read outside the kernel: one of its outputs
+                results.append(value)
+    graph = FusedGraph([inner_of[id(v)] for v in outer_inputs], results, inner_nodes)
+    ins = [memo.get(id(v), v) for v in outer_inputs]
+    return replaced, OPS["fused_elemwise"].make_node(ins, {"inner": graph}, loc=nodes[-1].loc)
+
+
+def merge_kernels(program, steps=()):
+    """Merge kernels that share inputs or intermediates into multi-output `fused_elemwise` nodes.
+
+    Part of fusion: runs only where the `fusion` pass does.
+    """
+    if not any(name == "fusion" for name, _ in steps):
+        return program
+    roots = program.roots()
+    order = toposort(roots, stop=program.all_inputs())
+    clients = _clients(order, roots)
+    kernels = _Kernels(order, clients)
+    kernels.merge_all()
+    if not kernels.members:
+        return program
+    # each kernel (or lone node) in the order of its time: a topological order of the new graph
+    memo = {}
+    for g in sorted({kernels.find(i) for i in range(len(order))}, key=lambda g: kernels.time[g]):
+        members = kernels.members.get(g)
+        if members is None:
+            node = order[g]
+            ins = [memo.get(id(v), v) for v in node.inputs]
+            if all(a is b for a, b in zip(ins, node.inputs)):
+                continue
+            replaced, new = node.outputs, node.op.make_node(ins, node.params, loc=node.loc)
+        else:
+            replaced, new = _merged_kernel([order[i] for i in members], clients, memo)
+        for old, fresh in zip(replaced, new.outputs):
+            memo[id(old)] = fresh
+    return with_roots(program, [memo.get(id(v), v) for v in roots])
+
+
+merge_kernels.needs_steps = True
+
 # ops whose result is always a new array that they own (np.asarray-style ops may return an input)
 FRESH_OPS = {name for name, op in OPS.items() if isinstance(op.impl, np.ufunc)} | {
     "where", "clip", "softplus", "sigmoid", "gemm", "gemv", "matmul", "dot", "outer", "tensordot",
@@ -133,12 +365,16 @@ def _writable_result(var):
     if node is None or var.type.weak:
         return False
     if node.op.name == "fused_elemwise":
-        return node.params["inner"].nodes[-1].op.name in FRESH_OPS
+        return node.params["inner"].outputs[var.index].owner.op.name in FRESH_OPS
     return node.op.name in FRESH_OPS
 
 
 def _inplace_capable(node):
-    """Can `node` write its result into one of its inputs (an `out=` argument)?"""
+    """Can `node` write its result into one of its inputs (an `out=` argument)?
+
+    Multi-output kernels cannot: their NumPy form computes the outputs one
+    after the other, so an input buffer may still be read after one is written.
+    """
     if len(node.outputs) != 1 or node.outputs[0].type.weak:
         return False
     if isinstance(node.op.impl, np.ufunc):  # np.matmul is a (generalized) ufunc too: not elementwise

@@ -19,7 +19,7 @@ from .basic import CONSTANT_FOLDING, DEAD_CODE
 from .canonicalize import CANONICALIZE
 from .control import optimize_inner_graphs, scan_keep_last
 from .engine import run_pass, with_roots
-from .fusion import fuse_elemwise, reuse_buffers
+from .fusion import fuse_elemwise, merge_kernels, reuse_buffers
 from .shapes import SHAPE, clear_cache as clear_shape_cache
 from .specialize import SPECIALIZE
 from .stabilize import STABILIZE
@@ -36,6 +36,7 @@ PIPELINE = [
     ("scan_memory", scan_keep_last),                        # loops store only the steps read
     ("inner_graphs", optimize_inner_graphs),                # scan/ifelse bodies get these passes too
     ("fusion", fuse_elemwise),                              # elementwise chains -> one kernel
+    ("multi_output", merge_kernels),                        # kernels sharing values -> one, several outputs
     ("inplace", reuse_buffers),                             # write into dead intermediates
 ]
 

@@ -50,6 +50,28 @@ def check_nodes(nodes, allowed_leaves, where):
         if node.op.name == "fused_elemwise":
             inner = node.params["inner"]
             check_nodes(inner.nodes, {id(v) for v in inner.inputs}, f"{where} (fused kernel)")
+            check_fused(inner, f"{where}: fused_elemwise at {node.loc}")
+
+
+def check_fused(inner, where):
+    """A kernel's nodes come in a topological order, its outputs are distinct values its nodes
+    compute, a reduction only ends a single-output kernel, and all outputs have one rank."""
+    made = set()
+    for k, n in enumerate(inner.nodes):
+        for v in n.inputs:
+            if v.owner is not None and id(v) not in made:
+                raise GraphError(f"{where}: inner node {n.op.name} reads a value computed after it "
+                                 "or outside the kernel")
+        if n.op.kind not in ("elemwise", "reduce") or len(n.outputs) != 1:
+            raise GraphError(f"{where}: inner node {n.op.name} is not a single-output elementwise op")
+        if n.op.kind == "reduce" and (k != len(inner.nodes) - 1 or len(inner.outputs) != 1):
+            raise GraphError(f"{where}: a reduction may only end a single-output kernel")
+        made.add(id(n.outputs[0]))
+    ids = [id(v) for v in inner.outputs]
+    if not ids or len(set(ids)) != len(ids) or not set(ids) <= made:
+        raise GraphError(f"{where}: the kernel's outputs must be distinct values it computes")
+    if len({v.ndim for v in inner.outputs}) > 1:
+        raise GraphError(f"{where}: the outputs of a multi-output kernel have different ranks")
 
 
 def verify(program, root_types, where):

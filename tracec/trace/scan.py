@@ -3,7 +3,8 @@
 A scan node holds the step function as an inner graph. Its outer inputs are
 [n_steps, *sequences, *initial states, *non-sequences, *captured values];
 its outputs are one stacked array per step output, then the final value of
-each shared variable the step function updates.
+each final-only state (the shared variables the step function updates), then,
+with ``checkpoint=N``, one stack of saved states per state and the trip count.
 """
 import copy
 import sys
@@ -36,12 +37,12 @@ class ScanInfo:
     """Static description of one scan loop (a node parameter; hashed by identity)."""
 
     def __init__(self, inner, seq_taps, state_taps, n_plain_outputs, n_updates, n_nonseq,
-                 has_until, go_backwards, truncate_gradient, name, loc):
+                 has_until, go_backwards, truncate_gradient, name, loc, checkpoint=None):
         self.inner = inner                   # InnerGraph of one step
         self.seq_taps = seq_taps             # per sequence: tuple of taps
         self.state_taps = state_taps         # per recurrent state: tuple of negative taps
         self.n_plain_outputs = n_plain_outputs  # outputs not fed back (outputs_info None)
-        self.n_updates = n_updates           # shared-variable states, last among the states
+        self.n_updates = n_updates           # final-only states (shared variables), last of the states
         self.n_nonseq = n_nonseq
         self.has_until = has_until
         self.go_backwards = go_backwards
@@ -49,6 +50,7 @@ class ScanInfo:
         self.name = name
         self.loc = loc
         self.keep = None  # per stacked output: store only the last k steps (set by the optimizer)
+        self.checkpoint = checkpoint  # N: also save the states at steps 0, N, 2N, ... for the gradient
 
     def with_keep(self, keep):
         """A copy storing only the last keep[j] steps of stacked output j (None: all)."""
@@ -56,9 +58,21 @@ class ScanInfo:
         new.keep = tuple(keep)
         return new
 
+    def stacking_all_states(self):
+        """A copy that stacks every state, final-only ones too, and saves no checkpoint
+        (the gradient replays the loop this way to get the histories it needs)."""
+        new = copy.copy(self)
+        new.n_updates, new.keep, new.checkpoint = 0, None, None
+        return new
+
     @property
     def n_states(self):
         return len(self.state_taps)
+
+    @property
+    def depths(self):
+        """Per state: how many past values it feeds back (1 for taps=[-1])."""
+        return [-min(taps) for taps in self.state_taps]
 
     def __hash__(self):
         return id(self)
@@ -74,7 +88,9 @@ def _span(taps):
     return max(taps) - min(taps)
 
 
-def _scan_impl(n_steps, *values, info):
+def scan_setup(n_steps, values, info):
+    """(trip count, sequences in step order, per state its last values, non-sequence values, initial
+    states) for a scan node's input values; errors for trip counts the sequences cannot serve."""
     n_seq = len(info.seq_taps)
     seqs = [np.asarray(s) for s in values[:n_seq]]
     inits = values[n_seq:n_seq + info.n_states]
@@ -95,10 +111,19 @@ def _scan_impl(n_steps, *values, info):
     for init, taps in zip(inits, info.state_taps):
         depth = -min(taps)
         histories.append([init] if depth == 1 else list(np.asarray(init)[-depth:]))
+    return n, seqs, histories, rest, inits
+
+
+def _scan_impl(n_steps, *values, info):
+    n, seqs, histories, rest, inits = scan_setup(n_steps, values, info)
     n_rec = info.n_states - info.n_updates
     keep = info.keep or (None,) * (n_rec + info.n_plain_outputs)
     collected = [deque(maxlen=k) if k else [] for k in keep]  # only the last k steps when k is set
+    saved = [[] for _ in histories]
+    t = -1
     for t in range(n):
+        if info.checkpoint and t % info.checkpoint == 0:
+            _save_windows(saved, histories)
         step_in = []
         for s, taps in zip(seqs, info.seq_taps):
             base = t - min(taps)
@@ -123,11 +148,25 @@ def _scan_impl(n_steps, *values, info):
         if values_j:
             results.append(np.stack([np.asarray(v, dtype=var.dtype) for v in values_j]))
         else:
-            shape = np.shape(inits[j]) if j < n_rec and -min(info.state_taps[j]) == 1 else (0,) * var.ndim
+            if j < n_rec:  # no step ran: a state's rows still have its initial value's shape
+                shape = np.shape(inits[j]) if -min(info.state_taps[j]) == 1 else np.shape(inits[j])[1:]
+            else:
+                shape = (0,) * var.ndim
             results.append(np.zeros((0,) + tuple(shape), var.dtype))
     finals = [np.asarray(h[-1], dtype=out_vars[n_rec + j].dtype)
               for j, h in enumerate(histories[n_rec:])]
-    return tuple(results + finals)
+    if not info.checkpoint:
+        return tuple(results + finals)
+    taken = t + 1
+    if taken % info.checkpoint == 0:  # the state after the loop, so the last stretch has a start
+        _save_windows(saved, histories)
+    windows = [np.stack([np.asarray(w, dtype=out_vars[j].dtype) for w in ws]) for j, ws in enumerate(saved)]
+    return tuple(results + finals + windows + [np.array(taken, dtype=np.int64)])
+
+
+def _save_windows(saved, histories):
+    for ws, hist in zip(saved, histories):
+        ws.append(hist[0] if len(hist) == 1 else np.stack([np.asarray(h) for h in hist]))
 
 
 def _scan_infer(inputs, info):
@@ -137,6 +176,10 @@ def _scan_infer(inputs, info):
     types += [TensorType(v.dtype, (False,) * (v.ndim + 1))
               for v in outs[info.n_states:info.n_states + info.n_plain_outputs]]
     types += [TensorType(v.dtype, (False,) * v.ndim) for v in outs[n_rec:info.n_states]]
+    if info.checkpoint:  # saved windows: a depth-d state saves its last d values
+        types += [TensorType(v.dtype, (False,) * (v.ndim + (1 if d == 1 else 2)))
+                  for v, d in zip(outs, info.depths)]
+        types.append(TensorType(np.int64, ()))
     return types
 
 
@@ -188,12 +231,19 @@ def _split_return(ret):
 
 
 def scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_steps=None,
-         truncate_gradient=-1, go_backwards=False, name=None, mode=None, strict=False):
+         truncate_gradient=-1, go_backwards=False, name=None, mode=None, strict=False,
+         checkpoint=None):
     """Loop `fn` over sequences and recurrent states (Theano's ``scan``).
 
     `fn` receives, in order: the taps of each sequence, the taps of each
     recurrent output, then the non-sequences. It returns the step's outputs,
     optionally a dict of shared-variable updates and/or ``tc.until(cond)``.
+
+    ``checkpoint=N`` (Theano's ``scan_checkpoints(save_every_N=N)``, JAX's
+    ``jax.checkpoint`` around the step) makes the gradient store the loop's
+    state only every N steps and recompute each stretch of N steps from its
+    checkpoint during the backward pass: about n/N + N states in memory
+    instead of n, for one more forward pass.
 
     Returns
     -------
@@ -213,6 +263,7 @@ def scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_steps=None
     array([ 0.,  1.,  4.,  9., 16., 25., 36., 49., 64., 81.])
     """
     loc = user_source_loc()
+    checkpoint = _checkpoint_every(checkpoint, loc)
     seq_entries = []
     for s in _as_list(sequences):
         if isinstance(s, dict):
@@ -259,6 +310,8 @@ def scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_steps=None
     nonseq_inputs = [_fresh(v.variable.type, f"{name or 'scan'}.nonseq{j}") for j, v in enumerate(nonseqs)]
     fn_args.extend(nonseq_inputs)
 
+    ctx = context.current()
+    shared_before = {sv: state[0] for sv, state in ctx.shared.items()} if ctx is not None else {}
     outs, single, updates, stop = _split_return(fn(*fn_args))
     outs = [_tensor(o) for o in outs]
     n_expected = len(states) + len(plain_slots) if outputs_info is not None else len(outs)
@@ -287,8 +340,10 @@ def scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_steps=None
     inner_out += [outs[i].variable for i in plain_slots]
     if stop is not None:
         inner_out.append(stop.condition.variable)
-    if upd_items:  # the step reads the running value, not the initial storage
-        inner_out = clone_replace(inner_out, {sv.leaf: u.variable for (sv, _), u in zip(upd_items, upd_inputs)})
+    # the step reads the running value; it starts from the value the shared variable has here
+    starts = [shared_before.get(sv, sv.leaf) for sv, _ in upd_items]
+    if upd_items:
+        inner_out = clone_replace(inner_out, {v: u.variable for v, u in zip(starts, upd_inputs)})
     inner_inputs = [v.variable for v in seq_inputs] + [v.variable for per in state_inputs for v in per]
     inner_inputs += [u.variable for u in upd_inputs] + [v.variable for v in nonseq_inputs]
     inner = InnerGraph(inner_inputs, inner_out, name=name or "scan step")
@@ -296,13 +351,13 @@ def scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_steps=None
     info = ScanInfo(inner, tuple(t for _, t in seq_entries),
                     tuple(t for _, _, t in states) + ((-1,),) * len(upd_items),
                     len(plain_slots), len(upd_items), len(nonseqs), stop is not None,
-                    bool(go_backwards), truncate_gradient, name, loc)
+                    bool(go_backwards), truncate_gradient, name, loc, checkpoint)
     from .numpy_api import int_scalar_var
     n_var = Constant(-1) if n_steps is None else int_scalar_var(n_steps, "scan n_steps")
     if n_steps is None and not seq_entries and stop is None:
         raise ValueError(f"scan at {loc.describe()}: give n_steps or at least one sequence")
     outer = [n_var] + [t.variable for t, _ in seq_entries] + [init.variable for _, init, _ in states]
-    outer += [sv.variable for sv, _ in upd_items] + [v.variable for v in nonseqs] + inner.captured
+    outer += starts + [v.variable for v in nonseqs] + inner.captured
     node = scan_op.make_node(outer, {"info": info}, loc=loc)
     n_rec = len(states)
     by_slot = {}
@@ -320,28 +375,72 @@ def scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_steps=None
     return (results[0] if single and len(results) == 1 else results), final_updates
 
 
+def _checkpoint_every(checkpoint, loc):
+    if checkpoint is None:
+        return None
+    is_int = isinstance(checkpoint, (int, np.integer)) and not isinstance(checkpoint, (bool, np.bool_))
+    if not is_int or checkpoint < 1:
+        raise (ValueError if is_int else TypeError)(
+            f"scan at {loc.describe()}: checkpoint must be a positive Python int N (save the state "
+            f"every N steps, recompute the rest for the gradient), got {checkpoint!r}")
+    return int(checkpoint)
+
+
+def scan_carry(fn, sequences, carries, non_sequences=(), n_steps=None, name=None):
+    """A loop whose carries give only their final value, for the gradient's accumulators.
+
+    ``fn(*sequence elements, *carries, *non_sequences)`` returns ``(new carries,
+    per-step outputs)``; the result is ``(final carries, stacked per-step outputs)``.
+    With no step run, the final carries are their initial values.
+    """
+    loc = user_source_loc()
+    seqs = [_tensor(s) for s in sequences]
+    inits = [_strong(_tensor(c)) for c in carries]
+    nonseqs = [_tensor(v) for v in non_sequences]
+    seq_in = [_fresh(TensorType(s.dtype, s.broadcastable[1:]), f"{name}.seq{j}[t]") for j, s in enumerate(seqs)]
+    carry_in = [_fresh(c.variable.type, f"{name}.carry{j}") for j, c in enumerate(inits)]
+    nonseq_in = [_fresh(v.variable.type, f"{name}.nonseq{j}") for j, v in enumerate(nonseqs)]
+    new_carries, outs = fn(*seq_in, *carry_in, *nonseq_in)
+    new_carries, outs = [_tensor(c) for c in new_carries], [_tensor(o) for o in outs]
+    for j, (c, new) in enumerate(zip(inits, new_carries)):
+        if c.dtype != new.dtype or c.ndim != new.ndim:
+            raise TypeError(f"{name}: carry {j} is {c.type.short()} but the step returns {new.type.short()}")
+    inner = InnerGraph([v.variable for v in seq_in + carry_in + nonseq_in],
+                       [v.variable for v in new_carries + outs], name=name)
+    info = ScanInfo(inner, ((0,),) * len(seqs), ((-1,),) * len(inits), len(outs), len(inits), len(nonseqs),
+                    False, False, -1, name, loc)
+    from .numpy_api import int_scalar_var
+    n_var = Constant(-1) if n_steps is None else int_scalar_var(n_steps, "scan n_steps")
+    outer = [n_var] + [v.variable for v in seqs + inits + nonseqs] + inner.captured
+    node = scan_op.make_node(outer, {"info": info}, loc=loc)
+    results = [Tensor(v) for v in node.outputs]
+    return results[len(outs):], results[:len(outs)]
+
+
 def map(fn, sequences, non_sequences=None, go_backwards=False, name=None):
     """``fn`` applied to each element of the sequences: ``tc.map(np.square, x)``."""
     return scan(fn, sequences=sequences, non_sequences=non_sequences, go_backwards=go_backwards,
                 name=name or "map")
 
 
-def reduce(fn, sequences, outputs_info, non_sequences=None, go_backwards=False, name=None):
+def reduce(fn, sequences, outputs_info, non_sequences=None, go_backwards=False, name=None, checkpoint=None):
     """Like scan, but returns only the last step's value of each output."""
-    outs, updates = scan(fn, sequences=sequences, outputs_info=outputs_info,
-                         non_sequences=non_sequences, go_backwards=go_backwards, name=name or "reduce")
+    outs, updates = scan(fn, sequences=sequences, outputs_info=outputs_info, non_sequences=non_sequences,
+                         go_backwards=go_backwards, name=name or "reduce", checkpoint=checkpoint)
     last = [o[-1] for o in outs] if isinstance(outs, list) else outs[-1]
     return last, updates
 
 
-def foldl(fn, sequences, outputs_info, non_sequences=None, name=None):
+def foldl(fn, sequences, outputs_info, non_sequences=None, name=None, checkpoint=None):
     """Left fold: ``reduce`` from the first element."""
-    return reduce(fn, sequences, outputs_info, non_sequences, go_backwards=False, name=name or "foldl")
+    return reduce(fn, sequences, outputs_info, non_sequences, go_backwards=False, name=name or "foldl",
+                  checkpoint=checkpoint)
 
 
-def foldr(fn, sequences, outputs_info, non_sequences=None, name=None):
+def foldr(fn, sequences, outputs_info, non_sequences=None, name=None, checkpoint=None):
     """Right fold: ``reduce`` from the last element."""
-    return reduce(fn, sequences, outputs_info, non_sequences, go_backwards=True, name=name or "foldr")
+    return reduce(fn, sequences, outputs_info, non_sequences, go_backwards=True, name=name or "foldr",
+                  checkpoint=checkpoint)
 
 
 def _attach_grad():

@@ -1,7 +1,8 @@
 /* tracec elementwise kernel: $title
  *
  * One loop computes the whole group for each output element; intermediates
- * stay in registers. Two paths: a flat contiguous loop the compiler
+ * stay in registers. args: the inputs, then $n_outputs output(s), each of
+ * the broadcast shape `shape`. Two paths: a flat contiguous loop the compiler
  * vectorizes, and a strided/broadcasting loop over rows of the last
  * (coalesced) dimension. Threads (OpenMP) above ctx->parallel_threshold.
  */

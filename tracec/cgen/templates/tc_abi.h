@@ -1,4 +1,4 @@
-/* The fixed C ABI between the tracec runtime (tracec/cgen/_runtime.pyx) and the
+/* The fixed C ABI between the tracec runtime (tracec/cgen/_native.pyx) and the
  * per-graph modules it loads with dlopen. Plain C: no Python or NumPy headers.
  *
  * A module exports, for each kernel NAME it holds (one per elementwise group),
@@ -8,6 +8,8 @@
  * has checked dtypes, ranks and broadcasting before the call; the kernel still
  * refuses a wrong argument count. It returns 0, or an error code with
  * ctx->message filled.
+ * Reduction kernels (templates/reduce.c) take the same arguments: `shape` is the
+ * shape the inputs broadcast to, and their one output has the reduced shape.
  */
 #ifndef TC_ABI_H
 #define TC_ABI_H
@@ -40,6 +42,10 @@ typedef struct {
 /* errors NumPy raises from inside a loop */
 #define TC_ERR_NEGATIVE_POWER (1 << 16)   /* integers to negative integer powers */
 #define TC_ERR_ABI            (1 << 17)   /* called with the wrong arguments */
+#define TC_ERR_EMPTY_REDUCTION (1 << 18)  /* max/min over no elements: NumPy raises ValueError */
+#define TC_ERR_SHAPE          (1 << 19)   /* operand shapes that do not fit (matmul's inner dimensions) */
+#define TC_ERR_NOMEM          (1 << 20)   /* a temporary buffer could not be allocated */
+#define TC_ERR_UNSUPPORTED    (1 << 21)   /* a case the C code does not take (dtype, no BLAS): run NumPy's implementation */
 
 typedef int (*tc_kernel_fn)(const tc_array *, int, const int64_t *, int, tc_ctx *);
 

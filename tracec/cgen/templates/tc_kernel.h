@@ -169,6 +169,10 @@ static inline T tc_sigmoid_##S(T x)                                             
     T e = exp##M(-fabs##M(x));                                                          \
     return x >= 0 ? 1 / (1 + e) : e / (1 + e);                                          \
 }                                                                                       \
+static inline uint64_t tc_to_u64_##S(T x)  /* NumPy's cast: negative values wrap */        \
+{                                                                                       \
+    return x < 0 ? (uint64_t)(int64_t)x : (uint64_t)x;                                  \
+}                                                                                       \
 static inline T tc_logaddexp2_##S(T x, T y)                                             \
 {                                                                                       \
     const T log2e = (T)1.442695040888963407359924681001892137;                          \
@@ -230,9 +234,9 @@ static inline T tc_gcd_##S(T a, T b)                                            
     return (T)x;                                                                        \
 }                                                                                       \
 static inline T tc_lcm_##S(T a, T b)                                                    \
-{                                                                                       \
-    T g = tc_gcd_##S(a, b);                                                             \
-    return g == 0 ? 0 : tc_abs_##S((T)((U)(a / g) * (U)b));                             \
+{   /* NumPy's: |a| / gcd * |b| in unsigned arithmetic, wrapping where it overflows */   \
+    U x = (U)tc_abs_##S(a), y = (U)tc_abs_##S(b), g = (U)tc_gcd_##S(a, b);              \
+    return g == 0 ? 0 : (T)(x / g * y);                                                 \
 }
 
 TC_INT_HELPERS(int8_t, uint8_t, i8, INT8_MIN, 8, 1)

@@ -5,9 +5,12 @@ tested against) and its type rule. The slots `grad`, `c_expr` and `cuda_expr`
 are filled by the autodiff rules and the code generators, keyed by op name,
 so an op never has to be looked for in five places.
 """
+import weakref
+
 from ..graph import Node, user_source_loc
 
 OPS = {}  # name -> Op: the op table
+KNOWN_SIZES = weakref.WeakKeyDictionary()  # Variable -> its sizes known when tracing (ops/sizes.py)
 
 
 class Params(dict):
@@ -60,6 +63,7 @@ class Op:
         self.doc = doc
         self.grad = None       # derivative rule: filled by the autodiff issue
         self.shape = None      # symbolic shape rule: filled by the shape-inference pass
+        self.sizes = None      # sizes known when tracing, and certain shape errors: ops/sizes.py
         self.c_expr = None     # C rendering: filled by the C backend
         self.cuda_expr = None  # CUDA rendering: filled by the GPU backend
         OPS[name] = self
@@ -67,11 +71,19 @@ class Op:
     def make_node(self, inputs, params=None, loc=None):
         params = params if isinstance(params, Params) else Params(params or {})
         loc = loc or user_source_loc()
+        known = None
         try:
             types = self.infer(inputs, **params)
+            if self.sizes is not None:
+                known = self.sizes(inputs, types, params)  # raises for shape errors certain now
         except (TypeError, ValueError, IndexError, OverflowError, NotImplementedError) as exc:
             raise with_context(exc, f"{self.name} at {loc.describe()}") from None
-        return Node(self, inputs, params, types, loc)
+        node = Node(self, inputs, params, types, loc)
+        if known is not None:
+            for var, shape in zip(node.outputs, known):
+                if shape is not None:
+                    KNOWN_SIZES[var] = shape
+        return node
 
     def __call__(self, *inputs, **params):
         """Build a node; return its output variable (or tuple of them)."""

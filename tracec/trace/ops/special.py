@@ -142,34 +142,51 @@ gemv = Op("gemv", _gemm_impl, _gemm_infer, kind="linalg",
 
 
 class FusedGraph:
-    """The inner graph of a `fused_elemwise` node: elementwise ops (and at most one
-    final reduction) over the node's inputs, with the user source lines they came from."""
+    """The inner graph of a `fused_elemwise` node: elementwise ops (or a chain ending in
+    one reduction) over the node's inputs, with the user source lines they came from.
 
-    def __init__(self, inputs, output, nodes):
-        self.inputs, self.output, self.nodes = list(inputs), output, list(nodes)
+    `outputs` are the inner values the node returns, in order (several for a
+    multi-output kernel: all of the same shape); `nodes` are in a topological order.
+    """
+
+    def __init__(self, inputs, outputs, nodes):
+        self.inputs, self.outputs, self.nodes = list(inputs), list(outputs), list(nodes)
         locs = []
         for node in self.nodes:
             if node.loc not in locs:
                 locs.append(node.loc)
         self.locs = tuple(locs)
 
+    @property
+    def output(self):
+        """The output of a single-output kernel."""
+        if len(self.outputs) != 1:
+            raise AttributeError(f"a fused kernel with {len(self.outputs)} outputs has no single "
+                                 "`output`; use `outputs`")
+        return self.outputs[0]
+
     def run(self, values, out=None):
+        """The outputs' values (a tuple when there are several); `out`: the buffer that a
+        single-output kernel's last op writes into."""
         from ..interp import run_node
         store = {id(v): x for v, x in zip(self.inputs, values)}
         get = lambda v: v.value if v.owner is None and id(v) not in store else store[id(v)]  # noqa: E731
         last = self.nodes[-1]
         for node in self.nodes:
             args = [get(v) for v in node.inputs]
-            if node is last and out is not None:
+            if node is last and out is not None and len(self.outputs) == 1:
                 try:
                     return node.op.impl(*args, **node.params, out=out)
                 except (ValueError, TypeError, FloatingPointError) as exc:
                     raise with_context(exc, f"{node.op.name} at {node.loc.describe()}") from exc
             store[id(node.outputs[0])] = run_node(node, args)[0]
-        return store[id(self.output)]
+        if len(self.outputs) == 1:
+            return store[id(self.outputs[0])]
+        return tuple(store[id(v)] for v in self.outputs)
 
     def __repr__(self):
-        return "{" + ",".join(n.op.name for n in self.nodes) + "}"
+        outs = f"->{len(self.outputs)}" if len(self.outputs) > 1 else ""
+        return "{" + ",".join(n.op.name for n in self.nodes) + "}" + outs
 
     def __hash__(self):
         return id(self)
@@ -186,17 +203,18 @@ def _fused_impl(*values, inner, out=None):
 
 
 def _fused_infer(inputs, inner):
+    if len(inputs) != len(inner.inputs):
+        raise TypeError("fused_elemwise: wrong number of inputs")
     for v, w in zip(inputs, inner.inputs):
         if (v.dtype, v.ndim, v.type.weak) != (w.dtype, w.ndim, w.type.weak):
             raise TypeError(f"fused_elemwise: input of type {v.type.short()} where the fused "
                             f"graph expects {w.type.short()}")
-    if len(inputs) != len(inner.inputs):
-        raise TypeError("fused_elemwise: wrong number of inputs")
-    return [inner.output.type]
+    return [v.type for v in inner.outputs]
 
 
 fused_elemwise = Op("fused_elemwise", _fused_impl, _fused_infer, kind="fused",
-                    doc="a chain of elementwise ops run as one kernel (made by the fusion pass)")
+                    doc="elementwise ops run as one kernel with one or more outputs (made by the "
+                        "fusion pass)")
 
 
 def _inplace_impl(*values, op, params, dest):

@@ -1,0 +1,485 @@
+"""The whole op table through the C backend (FAST_RUN, lone elementwise nodes compiled too,
+kernels compiled at once) against the NumPy reference interpreter (FAST_COMPILE): values,
+dtypes and errors, over contiguous, strided, transposed, broadcast, empty and 0-d inputs.
+
+Every op has a few cases: functions of two arrays x, y of one dtype, written as users write
+them (the optimizer-introduced ops through the expressions it rewrites). For one dtype and
+layout, every case NumPy runs without raising goes into one tc.function per mode, so one
+compile covers them all; cases where NumPy raises run one by one (their kernels are compiled
+by a function holding every case, first). A test is one op and one layout, over all dtypes.
+"""
+import warnings
+
+import numpy as np
+import pytest
+
+import tracec as tc
+from tracec.cgen.executor import BackendWarning
+from tracec.cgen.render import CRenderer
+from tracec.trace.graph import toposort
+from tracec.trace.ops import OPS
+
+DTYPES = ["bool", "int8", "uint8", "int32", "int64", "uint64", "float32", "float64"]
+
+
+# -- inputs --------------------------------------------------------------------------------
+def _values(dtype, shape, seed):
+    """Random values of `dtype` with the edge values (NaN, infinities, signed zeros, integer
+    extremes) at the front, rolled by `seed` so x and y pair them differently."""
+    rng = np.random.default_rng(seed)
+    dtype = np.dtype(dtype)
+    if dtype.kind == "b":
+        return rng.random(shape) < 0.5
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        x = rng.integers(max(info.min, -5), 6, size=shape).astype(dtype)
+        special = np.array([info.min, info.max, 0, 1, 2, info.max - 1] + ([-1, -2] if info.min else []), dtype)
+    else:
+        x = rng.uniform(-4, 4, size=shape).astype(dtype)
+        special = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1.0, -1.0, 0.5, 1e30], dtype)
+    flat = x.reshape(-1)
+    k = min(flat.size, special.size)
+    flat[:k] = np.roll(special, seed)[:k]
+    return x
+
+
+def _static(*arrays):
+    """tc.compile's types: length-1 dimensions are broadcastable."""
+    return [tuple(s == 1 for s in a.shape) for a in arrays]
+
+
+def _dynamic(*arrays):
+    """Types that broadcast only at run time: no broadcastable dimension."""
+    return [(False,) * a.ndim for a in arrays]
+
+
+LAYOUTS = {  # name -> dtype -> (x, y, [broadcastable pattern of x, of y])
+    "contiguous": lambda d: (_values(d, (3, 4), 0), _values(d, (3, 4), 1), _static),
+    "strided": lambda d: (_values(d, (6, 4), 2)[::2], _values(d, (3, 8), 3)[:, ::-2], _static),
+    "transposed": lambda d: (_values(d, (4, 3), 4).T, _values(d, (4, 3), 5).T, _static),
+    "broadcast": lambda d: (_values(d, (3, 1), 6), _values(d, (1, 4), 7), _static),
+    "broadcast_at_run_time": lambda d: (_values(d, (3, 1), 6), _values(d, (1, 4), 7), _dynamic),
+    "empty": lambda d: (_values(d, (0, 3), 8), _values(d, (0, 3), 9), _static),
+    "0d": lambda d: (_values(d, (), 10), _values(d, (), 11), _static),
+}
+
+
+# -- the cases -----------------------------------------------------------------------------
+class Case:
+    """`fn(x, y)` built on traced arrays; `numpy(x, y)` raises on arrays where the case should
+    (default: `fn` itself; None: no NumPy equivalent, only the two backends are compared).
+    `zero_d=False`: not run on 0-d inputs (each 0-d kernel compiles on its own, see LAYOUT_DTYPES)."""
+
+    def __init__(self, fn, numpy="same", zero_d=True):
+        self.fn, self.zero_d = fn, zero_d
+        self.numpy = fn if numpy == "same" else numpy
+
+
+def _ufunc_cases(ufunc):
+    if ufunc.nin == 1:
+        return [Case(lambda x, y: ufunc(x))]
+    # a weak Python int operand is a constant input of the kernel
+    return [Case(lambda x, y: ufunc(x, y)), Case(lambda x, y: ufunc(x, 3), zero_d=False)]
+
+
+def _reduction(name, axes=True):
+    f = getattr(np, name)
+    cases = [Case(lambda x, y: f(x))]
+    if axes:
+        cases += [Case(lambda x, y: f(x, axis=-1)), Case(lambda x, y: f(x * 1, axis=0, keepdims=True))]
+    return cases
+
+
+def _small(x):
+    """Floats in [-1.5, 1.5] from any dtype (integer inputs meet the optimizer's stable forms
+    in the known-bug tests below)."""
+    return np.clip(x * 0.5, -1.5, 1.5)
+
+
+def _castable(x, dtype):
+    """x, with the values a cast to `dtype` leaves undefined (NumPy warns 'invalid value
+    encountered in cast' and its own SIMD and scalar loops disagree) replaced by 0."""
+    if x.dtype.kind == "f" and np.dtype(dtype).kind in "iu":
+        return np.where(np.abs(x) < 1e9, x, 0)
+    return x
+
+
+def _copy_and_set(x, y):
+    z = x.copy()
+    z[0] = y[-1]
+    z[..., -1:] = x[..., :1]
+    return z
+
+
+def _set_masked(x, y):
+    z = x.copy()
+    z[x > y] = y[x > y]
+    return z
+
+
+def _scan_sum(x, y):
+    out, _ = tc.scan(lambda row, acc: acc + row, sequences=x, outputs_info=np.zeros_like(x[0]))
+    return out
+
+
+def _branches(x, y):
+    return tc.ifelse(np.sum(x) > np.sum(y), x * 2, x - y)
+
+
+def _pick(x, y):
+    return x * 2 if np.sum(x) > np.sum(y) else x - y
+
+
+def _grad_of_product(x, y):
+    return tc.grad(np.sum(x * y), [x])[0]  # summed back to x's shape: sum_to
+
+
+def _jacobian(x, y):
+    return tc.jacobian(lambda a: np.sin(a) * np.sum(a))(x)
+
+
+CASES = {name: _ufunc_cases(getattr(np, name))
+         for name, op in OPS.items() if op.kind == "elemwise" and isinstance(getattr(np, name, None), np.ufunc)}
+CASES.update({
+    # the other elementwise ops
+    "where": [Case(lambda x, y: np.where(x > y, x, y)), Case(lambda x, y: np.where(x, y, 0))],
+    "clip": [Case(lambda x, y: np.clip(x, y, y * 2)), Case(lambda x, y: np.clip(x, -1, 2)),
+             Case(lambda x, y: np.clip(x, None, y))],
+    "cast": [Case(lambda x, y, t=t: _castable(x, t).astype(t)) for t in ("bool", "int8", "uint8", "int32", "int64",
+                                                           "uint64", "float32", "float64")],
+    # the optimizer's stable forms, on clipped inputs: where exp overflows or 1 + exp(x) rounds,
+    # the rewritten form is right and the naive one FAST_COMPILE runs is not
+    "softplus": [Case(lambda x, y: np.log(1 + np.exp(_small(x)))), Case(lambda x, y: np.log1p(np.exp(-_small(y))))],
+    "sigmoid": [Case(lambda x, y: 1 / (1 + np.exp(-_small(x)))), Case(lambda x, y: 1.0 / (1.0 + np.exp(_small(y))) * 2)],
+    "fused_elemwise": [Case(lambda x, y: np.exp(-x * x / 2) * y + 1), Case(lambda x, y: (x * 2 + y) * (x - y)),
+                       Case(lambda x, y: np.where(x > 0, np.sqrt(np.abs(x)) * y, -y) - 0.5)],
+    # reductions
+    **{name: _reduction(name) for name in ("sum", "prod", "mean", "var", "std", "max", "min", "argmax",
+                                           "argmin", "any", "all", "cumsum", "cumprod")},
+    "logsumexp": [Case(lambda x, y: np.log(np.sum(np.exp(_small(x)), axis=-1))),
+                  Case(lambda x, y: np.log(np.exp(_small(x)).sum(axis=0, keepdims=True)))],
+    # products
+    "matmul": [Case(lambda x, y: x @ y.T), Case(lambda x, y: x.T @ y), Case(lambda x, y: x @ y)],
+    "dot": [Case(lambda x, y: np.dot(x, y.T)), Case(lambda x, y: np.dot(x, y[0]))],
+    "tensordot": [Case(lambda x, y: np.tensordot(x, y, axes=([-1], [-1]))),
+                  Case(lambda x, y: np.tensordot(x, y, axes=0))],
+    "outer": [Case(lambda x, y: np.outer(x, y))],
+    "einsum": [Case(lambda x, y: np.einsum("ij,kj->ik", x, y)), Case(lambda x, y: np.einsum("...,...->...", x, y)),
+               Case(lambda x, y: np.einsum("ij->j", x))],
+    # (a subtracted integer product is the known bug test_gemm_of_integer_difference)
+    "gemm": [Case(lambda x, y: x @ y.T + 1.5 * (y @ x.T)), Case(lambda x, y: 2.0 * np.dot(x, y.T) - 0.5 * (y @ y.T))],
+    "gemv": [Case(lambda x, y: x @ y[0] + x[:, 0]), Case(lambda x, y: 3.0 * np.dot(x.T, y[:, -1]) + y[0])],
+    "inplace_elemwise": [Case(lambda x, y: np.exp(x @ y.T)), Case(lambda x, y: (x @ y.T) * 2 + 1)],
+    # shapes
+    "shape_i": [Case(lambda x, y: x * x.shape[-1]), Case(lambda x, y: x.reshape(x.shape[0], -1))],
+    "reshape": [Case(lambda x, y: x.reshape(-1)), Case(lambda x, y: x.reshape(1, -1) * y.reshape(1, -1))],
+    "transpose": [Case(lambda x, y: x.T), Case(lambda x, y: x.T * y.T)],
+    "expand_dims": [Case(lambda x, y: np.expand_dims(x, 0)), Case(lambda x, y: np.expand_dims(x, -1) - y)],
+    "squeeze": [Case(lambda x, y: np.squeeze(x)), Case(lambda x, y: np.squeeze(x, axis=-1))],
+    "broadcast_to": [Case(lambda x, y: np.broadcast_to(x, (2,) + x.shape)),
+                     Case(lambda x, y: np.broadcast_to(y, (x.shape[-1],) + y.shape))],
+    "concatenate": [Case(lambda x, y: np.concatenate([x, y])), Case(lambda x, y: np.concatenate([x, y], axis=-1))],
+    "stack": [Case(lambda x, y: np.stack([x, y])), Case(lambda x, y: np.stack([x, y], axis=-1))],
+    "split": [Case(lambda x, y: np.split(x, 2, axis=-1)), Case(lambda x, y: np.split(y, [1], axis=0))],
+    "flip": [Case(lambda x, y: np.flip(x)), Case(lambda x, y: np.flip(x, -1) + y)],
+    "roll": [Case(lambda x, y: np.roll(x, 1)), Case(lambda x, y: np.roll(x, -2, axis=-1))],
+    "tile": [Case(lambda x, y: np.tile(x, 2)), Case(lambda x, y: np.tile(x, (2, 1)))],
+    "repeat": [Case(lambda x, y: np.repeat(x, 2)), Case(lambda x, y: np.repeat(x, 2, axis=-1))],
+    "sum_to": [Case(_grad_of_product, numpy=None)],
+    # indexing
+    "getitem": [Case(lambda x, y: x[0]), Case(lambda x, y: x[::-1, 1:]), Case(lambda x, y: x[..., [0, -1]]),
+                Case(lambda x, y: x[x > y])],
+    "setitem": [Case(_copy_and_set), Case(_set_masked)],
+    "nonzero": [Case(lambda x, y: np.nonzero(x)), Case(lambda x, y: np.argwhere(x > y))],
+    # creation
+    "alloc": [Case(lambda x, y: np.zeros_like(x)), Case(lambda x, y: np.full(x.shape, 2, dtype=x.dtype) + y)],
+    "arange": [Case(lambda x, y: np.arange(x.size)), Case(lambda x, y: np.arange(x.size, dtype=x.dtype))],
+    "eye": [Case(lambda x, y: np.eye(x.size)), Case(lambda x, y: np.eye(x.size, dtype=x.dtype) * 2)],
+    "linspace": [Case(lambda x, y: np.linspace(0, 1, x.size))],
+    # control flow, debugging, differentiation
+    "scan": [Case(_scan_sum, numpy=None)],
+    "ifelse": [Case(_branches, numpy=_pick)],
+    "debug_print": [Case(lambda x, y: tc.debug.print(x, "x") * 1, numpy=lambda x, y: x * 1)],
+    "debug_breakpoint": [Case(lambda x, y: tc.debug.breakpoint(x.size < 0, x) + y, numpy=lambda x, y: x + y)],
+    "stop_gradient": [Case(lambda x, y: tc.stop_gradient(x) * 2, numpy=lambda x, y: x * 2)],
+    "jacobian": [Case(_jacobian, numpy=None)],
+    "copy": [Case(lambda x, y: (x, np.arange(3.0) * 2), numpy=lambda x, y: x)],
+})
+CASE_LIST = [(name, i, case) for name in sorted(CASES) for i, case in enumerate(CASES[name])]
+POSITION = {(name, i): k for k, (name, i, _) in enumerate(CASE_LIST)}
+
+
+# -- running the cases ---------------------------------------------------------------------
+MODES = ("FAST_RUN", "FAST_COMPILE")
+CHUNK = 48  # cases sharing one pair of inputs; kernels reading the same array may merge (see Batch)
+
+
+def _flatten(result):
+    if isinstance(result, (tuple, list)):
+        return [leaf for r in result for leaf in _flatten(r)]
+    return [result]
+
+
+def _quiet():
+    """Floating-point conditions are compared elsewhere (test_floating_point_warnings)."""
+    return np.errstate(all="ignore")
+
+
+def _numpy_outcome(fn, x, y):
+    try:
+        fn(x.copy(), y.copy())
+    except Exception as exc:  # noqa: BLE001 -- any exception is an outcome to compare
+        return exc
+    return None
+
+
+class Batch:
+    """The cases `keys` compiled into one tc.function under `mode`.
+
+    Every `chunk` cases read their own pair of inputs (the same arrays are passed to each
+    pair): the optimizer may merge kernels that read a common array into one multi-output
+    kernel, and a chunk bounds how large such a kernel gets, so each stays one the native
+    runtime accepts, while one compile still covers all of them.
+    """
+
+    def __init__(self, dtype, types, keys, mode, chunk=CHUNK, native=None):
+        self.keys, self.mode, self.sizes = list(keys), mode, []
+        inputs, outputs, pairs = [], [], {}
+        for name, i in self.keys:
+            # chunks by place in the case table, so a case missing from one batch (NumPy
+            # raises for that layout) leaves the kernels of the other chunks as they were; and
+            # cases with an op the C renderer declines apart (`native`), or a kernel merged
+            # with it would run through NumPy as a whole
+            slot = (native is None or native[name, i], POSITION[name, i] // chunk)
+            if slot not in pairs:
+                pairs[slot] = [tc.tensor(dtype, b, name=n) for b, n in zip(types, "xy")]
+                inputs += pairs[slot]
+            outs = _flatten(CASES[name][i].fn(*pairs[slot]))
+            self.sizes.append(len(outs))
+            outputs += outs
+        self.n_pairs = len(inputs) // 2
+        try:
+            self.fn = tc.function(inputs, outputs, mode=mode, on_unused_input="ignore")
+        except Exception as exc:  # noqa: BLE001
+            self.fn, self.error = None, exc
+
+    def run(self, x, y):
+        """{key: (values of the first call, of the second)} or the exception raised. FAST_RUN is
+        called twice: the second call may reuse the buffers of the first, which the caller holds."""
+        if self.fn is None:
+            return self.error
+        try:
+            first = self.fn(*[x, y] * self.n_pairs)
+            second = self.fn(*[x, y] * self.n_pairs) if self.mode == "FAST_RUN" else first
+        except Exception as exc:  # noqa: BLE001
+            return exc
+        results, start = {}, 0
+        for k, n in zip(self.keys, self.sizes):
+            results[k] = (first[start:start + n], second[start:start + n])
+            start += n
+        return results
+
+
+def _renders(outputs):
+    """Whether the C renderer takes every elementwise node computing the traced `outputs`."""
+    renderer = CRenderer()
+    nodes = toposort([o.variable for o in outputs if isinstance(o, tc.Tensor)])
+    return all(renderer.supports(n) for n in nodes if n.op.kind == "elemwise")
+
+
+def _alone(dtype, types, key, mode, x, y):
+    result = Batch(dtype, types, [key], mode).run(x, y)
+    return result if isinstance(result, Exception) else result[key]
+
+
+class Group:
+    """Every case for one dtype over the layouts whose inputs have the same types (so the same
+    compiled functions serve them all): `numpy[layout][key]` (the exception NumPy raises, or
+    None), `results[layout][key][mode]` ((first call, second call) values, or the exception),
+    and the BackendWarnings (generated C that did not compile) seen meanwhile.
+
+    Cases NumPy runs for every layout go into one Batch per mode; the others, and any the
+    interpreter refuses, run one by one, their kernels compiled together beforehand."""
+
+    def __init__(self, dtype, layouts):
+        arrays = {layout: LAYOUTS[layout](dtype)[:2] for layout in layouts}
+        x0, y0, types = LAYOUTS[layouts[0]](dtype)
+        self.types = types = types(x0, y0)
+        self.numpy = {layout: {} for layout in layouts}
+        self.results = {layout: {} for layout in layouts}
+        with _quiet(), warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", BackendWarning)
+            traced, native = self._trace(dtype, types, arrays)
+            batch = [k for k in traced if all(self.numpy[lay][k] is None for lay in layouts)]
+            # the interpreter first (nothing to compile): what it refuses (a static type it cannot
+            # know, say) leaves the batch, so the batch runs in one piece in both modes
+            reference = Batch(dtype, types, batch, "FAST_COMPILE")
+            for layout, (x, y) in arrays.items():
+                if isinstance(reference.run(x, y), Exception):
+                    batch = [k for k in batch
+                             if not isinstance(_alone(dtype, types, k, "FAST_COMPILE", x, y), Exception)]
+                    reference = Batch(dtype, types, batch, "FAST_COMPILE")
+            singles = [k for k in traced if k not in batch]
+            Batch(dtype, types, singles, "FAST_RUN", chunk=1)  # compiles their kernels in one go
+            self.native = Batch(dtype, types, batch, "FAST_RUN", native=native)
+            self.renders = native
+            for layout, (x, y) in arrays.items():
+                runs = {"FAST_RUN": self.native.run(x, y), "FAST_COMPILE": reference.run(x, y)}
+                results = self.results[layout]
+                for k in batch:
+                    if isinstance(runs["FAST_RUN"], Exception):  # which case? (a bug: compiles one by one)
+                        results[k] = {"FAST_RUN": _alone(dtype, types, k, "FAST_RUN", x, y),
+                                      "FAST_COMPILE": runs["FAST_COMPILE"][k]}
+                    else:
+                        results[k] = {mode: runs[mode][k] for mode in MODES}
+                for k in singles:
+                    results[k] = {mode: _alone(dtype, types, k, mode, x, y) for mode in MODES}
+        self.warnings = [str(w.message) for w in caught if issubclass(w.category, BackendWarning)]
+
+    def _trace(self, dtype, types, arrays):
+        """The keys of the cases that trace, and {key: whether C renders all its elementwise
+        nodes}; NumPy's outcomes on the way."""
+        traced, native = [], {}
+        inputs = [tc.tensor(dtype, b, name=n) for b, n in zip(types, "xy")]
+        for name, i, case in CASE_LIST:
+            key = (name, i)
+            if not case.zero_d and types == [(), ()]:
+                continue
+            for layout, (x, y) in arrays.items():
+                self.numpy[layout][key] = None if case.numpy is None else _numpy_outcome(case.numpy, x, y)
+            try:
+                native[key] = _renders(_flatten(case.fn(*inputs)))
+                traced.append(key)
+            except Exception as exc:  # noqa: BLE001 -- raised while tracing: so in both modes
+                for layout in arrays:
+                    self.results[layout][key] = {mode: exc for mode in MODES}
+        return traced, native
+
+
+# Which dtypes each layout runs (0-d kernels are not merged, so each compiles on its own:
+# the costliest layout runs fewer dtypes).
+LAYOUT_DTYPES = {layout: DTYPES for layout in LAYOUTS}
+LAYOUT_DTYPES["0d"] = ["int64", "float64"]
+_GROUPS = {}
+
+
+def group_for(dtype, layout):
+    """The Group of `dtype` holding `layout` (built with every layout of the same input types)."""
+    if (dtype, layout) not in _GROUPS:
+        x, y, types = LAYOUTS[layout](dtype)
+        same = [lay for lay in LAYOUTS if dtype in LAYOUT_DTYPES[lay]
+                and LAYOUTS[lay](dtype)[2](*LAYOUTS[lay](dtype)[:2]) == types(x, y)]
+        group = Group(dtype, same)
+        for lay in same:
+            _GROUPS[dtype, lay] = group
+    return _GROUPS[dtype, layout]
+
+
+# -- comparing -----------------------------------------------------------------------------
+def _builtin(exc):
+    """The first built-in class of `exc` (NumPy's UFuncTypeError -> TypeError, AxisError -> ValueError)."""
+    return next(cls for cls in type(exc).__mro__ if cls.__module__ == "builtins")
+
+
+def _describe(exc):
+    return f"{type(exc).__name__}: {str(exc)[:300]}"
+
+
+TOLERANCE = {"float16": 1e-2, "float32": 4e-6, "float64": 1e-13}
+
+
+def _same_values(got, ref, where, op):
+    """None if `got` equals the reference value `ref` (dtype, type, shape, values), else why not."""
+    g, r = np.asarray(got), np.asarray(ref)
+    if g.dtype != r.dtype:
+        return f"{where}: dtype {g.dtype}, FAST_COMPILE gives {r.dtype}"
+    if type(got) is not type(ref):
+        return f"{where}: a {type(got).__name__}, FAST_COMPILE gives a {type(ref).__name__}"
+    if g.shape != r.shape:
+        return f"{where}: shape {g.shape}, FAST_COMPILE gives {r.shape}"
+    try:
+        if r.dtype.kind == "f":
+            np.testing.assert_allclose(g, r, rtol=TOLERANCE[r.dtype.name], atol=0, equal_nan=True)
+            zeros = (r == 0) & (np.signbit(g) != np.signbit(r))
+            # (NumPy's own fmax/fmin pick either zero of a pair: its SIMD and scalar loops differ)
+            assert op in ("fmax", "fmin") or not zeros.any(), f"signed zeros differ at {np.argwhere(zeros)[:4]}"
+        else:
+            np.testing.assert_array_equal(g, r)
+    except AssertionError as exc:
+        return f"{where}: values differ\n{exc}\nFAST_RUN {g!r}\nFAST_COMPILE {r!r}"
+    return None
+
+
+def compare(name, i, dtype, layout):
+    """Why FAST_RUN and FAST_COMPILE (and, for errors, NumPy) disagree on case i of op `name`, or None."""
+    g = group_for(dtype, layout)
+    where = f"{name} case {i} ({dtype}, {layout})"
+    if (name, i) not in g.results[layout]:
+        return None  # not run for this layout
+    expected, outcome = g.numpy[layout][name, i], g.results[layout][name, i]
+    ref, got = outcome["FAST_COMPILE"], outcome["FAST_RUN"]
+    if isinstance(expected, Exception):
+        if not isinstance(ref, Exception):
+            return f"{where}: NumPy raises {_describe(expected)}; FAST_COMPILE returns {ref[0]!r}"
+        if not isinstance(ref, _builtin(expected)):
+            return f"{where}: NumPy raises {_describe(expected)}; FAST_COMPILE raises {_describe(ref)}"
+    if isinstance(ref, Exception):
+        if not isinstance(got, Exception):
+            return f"{where}: FAST_COMPILE raises {_describe(ref)}; FAST_RUN returns {got[0]!r}"
+        if not isinstance(got, _builtin(ref)):
+            return f"{where}: FAST_COMPILE raises {_describe(ref)}; FAST_RUN raises {_describe(got)}"
+        return None
+    if isinstance(got, Exception):
+        return f"{where}: FAST_RUN raises {_describe(got)}; FAST_COMPILE returns {ref[0]!r}"
+    for call, values in zip(("first call", "second call"), got):
+        for k, (v, r) in enumerate(zip(values, ref[0])):
+            problem = _same_values(v, r, f"{where}, output {k}, {call}", name)
+            if problem:
+                return problem
+    return None
+
+
+KNOWN_BUGS = {  # (op, layout) -> "file:line, what"
+    ("tensordot", "0d"): "tracec/trace/ops/linalg.py:58 normalizes axes modulo ndim: ZeroDivisionError on 0-d "
+                         "inputs where NumPy raises IndexError (and out-of-range axes wrap silently)",
+}
+
+
+def _params():
+    for name in sorted(CASES):
+        for layout in LAYOUTS:
+            reason = KNOWN_BUGS.get((name, layout))
+            marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
+            yield pytest.param(name, layout, id=f"{name}-{layout}", marks=marks)
+
+
+@pytest.mark.parametrize("name,layout", list(_params()))
+def test_op(name, layout):
+    problems = [p for dtype in LAYOUT_DTYPES[layout] for i in range(len(CASES[name])) if (p := compare(name, i, dtype, layout))]
+    assert not problems, "\n\n".join(problems)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_generated_c_compiles(layout):
+    problems = [w for dtype in LAYOUT_DTYPES[layout] for w in group_for(dtype, layout).warnings]
+    assert not problems, "\n".join(problems)
+
+
+def _native_steps(fn):
+    """(op name, runs native code) of each step of a FAST_RUN function, from its backend's
+    description (the one place that says which nodes run C and which NumPy)."""
+    return [(line.split()[0], "NumPy" not in line) for line in fn.executable.backend.describe().splitlines()]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_cases_the_renderer_takes_run_native_code(dtype):
+    # a guard against comparing NumPy with itself: the kernels of the cases whose elementwise
+    # ops all render (see Batch) really run in C
+    g = group_for(dtype, "contiguous")
+    keys = [k for k in g.native.keys if g.renders[k]]
+    with _quiet():
+        batch = Batch(dtype, g.types, keys, "FAST_RUN", native=g.renders)
+    steps = _native_steps(batch.fn)
+    kernels = [native for op, native in steps if op in ("fused_elemwise", "inplace_elemwise")]
+    assert kernels and all(kernels), steps
+    assert sum(native for _, native in steps) >= 5, steps
