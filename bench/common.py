@@ -38,6 +38,26 @@ def median_time(fn, *args, repeat=7, number=None, min_time=0.2):
     return statistics.median(samples)
 
 
+def interleaved_median_times(impls, *args, rounds=7, sample_time=0.1):
+    """{name: median seconds per call of fn(*args)} for impls {name: fn} in one process,
+    sampled in interleaved rounds, so a load change on a shared machine hits all alike."""
+    calls = {}
+    for name, fn in impls.items():
+        t0 = time.perf_counter()
+        fn(*args)  # warm-up (tracing, compilation, caches); its time sizes the samples
+        calls[name] = max(1, min(1 << 16, int(sample_time / max(time.perf_counter() - t0, 1e-9))))
+    samples = {name: [] for name in impls}
+    names = list(impls)
+    for r in range(rounds):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            fn, n = impls[name], calls[name]
+            t0 = time.perf_counter()
+            for _ in range(n):
+                fn(*args)
+            samples[name].append((time.perf_counter() - t0) / n)
+    return {name: statistics.median(ts) for name, ts in samples.items()}
+
+
 def peers():
     """Installed peer libraries, by name (each import is optional)."""
     found = {}

@@ -15,7 +15,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import load_note, median_time, print_table  # noqa: E402
+from common import interleaved_median_times, load_note, print_table  # noqa: E402
 
 import tracec as tc  # noqa: E402
 
@@ -57,10 +57,10 @@ def main():
     impls = {"numpy": on_copies(jacobi),
              "tracec": on_copies(tc.compile(jacobi)),
              "tracec FAST_COMPILE": on_copies(tc.compile(jacobi, mode="FAST_COMPILE"))}
-    print(f"Jacobi {n}x{n}, {steps} steps, float64; {load_note()}; one call against NumPy:")
+    print(f"Jacobi {n}x{n}, {steps} steps, float64; one call against NumPy:")
     check(impls, A0, steps)
-    times = {name: median_time(fn, A0, steps, repeat=7, number=1) for name, fn in impls.items()}
-    print_table("median time per call (ratio to NumPy running the same code)",
+    times = interleaved_median_times(impls, A0, steps, rounds=3 if args.quick else 7)
+    print_table(f"median time per call, {load_note()} (ratio to NumPy running the same code)",
                 [(f"Jacobi {n}x{n}, {steps} steps", times)])
     print(f"per time step: NumPy {times['numpy'] / steps * 1e6:.1f} us, "
           f"tracec {times['tracec'] / steps * 1e6:.1f} us")

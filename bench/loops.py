@@ -20,7 +20,7 @@ import warnings
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import load_note, median_time, peers, print_table  # noqa: E402
+from common import interleaved_median_times, load_note, peers, print_table  # noqa: E402
 
 import tracec as tc  # noqa: E402
 
@@ -93,14 +93,16 @@ def main():
     x0 = np.float64(0.0)
     expected = (1 - 0.999 ** n_long) / (1 - 0.999)  # the closed form of the recurrence from 0
     impls = implementations()
-    short, long_, per_step = {}, {}, {}
     for name, fn in impls.items():
         got = float(np.asarray(fn(x0, n_long)))
         if not np.isclose(got, expected, rtol=1e-9):
             print(f"warning: {name} gives {got}, expected {expected}", file=sys.stderr)
-        short[name] = median_time(fn, x0, np.int64(n_short), repeat=7)
-        long_[name] = median_time(fn, x0, np.int64(n_long), repeat=7)
-        per_step[name] = max(long_[name] - short[name], 0.0) / (n_long - n_short)
+    calls = {(name, n): (lambda fn=fn, n=np.int64(n): fn(x0, n))
+             for name, fn in impls.items() for n in (n_short, n_long)}
+    times = interleaved_median_times(calls, rounds=3 if args.quick else 7)
+    short = {name: times[name, n_short] for name in impls}
+    long_ = {name: times[name, n_long] for name in impls}
+    per_step = {name: max(long_[name] - short[name], 0.0) / (n_long - n_short) for name in impls}
     print_table(f"scalar recurrence x <- 0.999 x + 1, median time per call, {load_note()} "
                 "(ratio to a Python loop over NumPy)",
                 [(f"{n_short:,} steps", short), (f"{n_long:,} steps", long_),

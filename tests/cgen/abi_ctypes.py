@@ -58,12 +58,13 @@ class Kernel:
 
     def __call__(self, arrays, shape, nthreads=1, threshold=1 << 62, nargs=None):
         """Run on `arrays` (inputs then outputs) over iteration `shape`: (return code, ctx)."""
-        structs, keep = [], []
+        structs, keep = [], []  # keep: the arrays and shape/stride buffers, alive through the call
         for a in arrays:
             s, k = a if isinstance(a, tuple) else tc_array(a)
             structs.append(s)
             keep.append(k)
         args = (TcArray * max(len(structs), 1))(*structs)
         ctx = TcCtx(nthreads, 0, threshold, b"")
-        rc = self.fn(args, len(structs) if nargs is None else nargs, int64s(shape), len(shape), ctypes.byref(ctx))
+        count = len(structs) if nargs is None else nargs
+        rc = self.fn(args, count, int64s(shape), len(shape), ctypes.byref(ctx))
         return rc, ctx

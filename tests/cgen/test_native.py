@@ -267,3 +267,26 @@ def test_native_scan_step_outputs_must_keep_their_shape():
     f = tc.function([x, idx], out)
     with pytest.raises(ValueError, match="shape"):
         f(np.arange(5.0), np.arange(3))
+
+
+def test_matrix_products_run_through_blas_and_agree_with_numpy():
+    A, B, C = tc.dmatrix("A"), tc.dmatrix("B"), tc.dmatrix("C")
+    v, u = tc.dvector("v"), tc.dvector("u")
+    outs = [2.0 * (A @ B) + 0.5 * C, A @ v, u @ A, np.dot(A, B)]
+    f, got, want = None, None, None
+    rng = np.random.default_rng(0)
+    a, b, c = rng.standard_normal((4, 5)), rng.standard_normal((5, 3)), rng.standard_normal((4, 3))
+    vv, uu = rng.standard_normal(5), rng.standard_normal(4)
+    for layout in (lambda m: m, lambda m: np.asfortranarray(m)):
+        f, got, want = _both([A, B, C, v, u], outs, layout(a), layout(b), c, vv, uu)
+        for g, w in zip(got, want):
+            np.testing.assert_allclose(g, w, rtol=1e-13)
+    assert _step_kinds(f).count("GemmStep") == 4
+    np.testing.assert_allclose(f(a[:, ::-1], b[::-1], c, vv, uu)[0], 2.0 * (a[:, ::-1] @ b[::-1]) + 0.5 * c)
+    with pytest.raises(ValueError, match=r"(?s)matmul at .*test_native.py"):
+        f(a, b, c, np.ones(4), uu)
+    x32 = tc.fmatrix("x32")
+    g = tc.function([x32], x32 @ x32.T)
+    m = rng.standard_normal((3, 6)).astype(np.float32)
+    assert g(m).dtype == np.float32
+    np.testing.assert_allclose(g(m), m @ m.T, rtol=1e-5)

@@ -483,3 +483,46 @@ def test_cases_the_renderer_takes_run_native_code(dtype):
     kernels = [native for op, native in steps if op in ("fused_elemwise", "inplace_elemwise")]
     assert kernels and all(kernels), steps
     assert sum(native for _, native in steps) >= 5, steps
+
+
+# -- floating-point warnings ------------------------------------------------------------------
+# Ops whose NumPy loops warn (divide by zero, overflow, invalid value) on the edge values of
+# _values: those whose flags come from tracec's own C (tc_kernel.h helpers, quiet comparisons,
+# casts) and a few libm ones. Each case runs as a lone kernel (inputs of its own), so a flag
+# one kernel misses is not hidden by another op of a merged kernel raising its own.
+FP_OPS = ["divide", "floor_divide", "remainder", "fmod", "power", "reciprocal", "sqrt", "log", "exp",
+          "arccos", "logaddexp", "maximum", "less", "spacing", "ldexp", "cast"]
+FP_DTYPES = ["int64", "float64"]
+_FP_BATCHES = {}
+
+
+def _fp_batches(dtype):
+    """{mode: Batch} of every FP_OPS case that traces and renders for `dtype`, one kernel each."""
+    if dtype not in _FP_BATCHES:
+        g = group_for(dtype, "contiguous")
+        # (not x ** 3: FAST_RUN multiplies, so NumPy's overflow warning names multiply)
+        keys = [(name, i) for name in FP_OPS for i in range(len(CASES[name])) if (name, i) != ("power", 1)
+                and g.renders.get((name, i)) and g.numpy["contiguous"][name, i] is None]
+        with _quiet():
+            _FP_BATCHES[dtype] = {mode: Batch(dtype, g.types, keys, mode, chunk=1) for mode in MODES}
+    return _FP_BATCHES[dtype]
+
+
+def _warnings_of(batch, x, y):
+    with np.errstate(all="warn"), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        batch.run(x, y)
+    # the text NumPy gives ("divide by zero encountered in log"), without a location after it
+    return sorted({(w.category.__name__, str(w.message).split(" (at ")[0]) for w in caught
+                   if issubclass(w.category, RuntimeWarning)})
+
+
+@pytest.mark.parametrize("dtype", FP_DTYPES)
+def test_floating_point_warnings(dtype):
+    # every warning NumPy gives, the C kernels give (they run NumPy again when a flag is raised
+    # and np.errstate does not ignore it: a flag C misses is a warning lost)
+    x, y, _ = LAYOUTS["contiguous"](dtype)
+    batches = _fp_batches(dtype)
+    got, expected = _warnings_of(batches["FAST_RUN"], x, y), _warnings_of(batches["FAST_COMPILE"], x, y)
+    assert got == expected, (f"FAST_RUN misses {sorted(set(expected) - set(got))}, "
+                             f"adds {sorted(set(got) - set(expected))}")

@@ -677,3 +677,119 @@ cdef class ScanStep(Step):
         for i in range(self.n_node_out):
             store[self.node_outs[i]] = results[i]
         return 0
+
+
+cdef extern from "tc_blas.h":
+    ctypedef void (*tc_blas_fn)()
+    ctypedef struct tc_blas:
+        tc_blas_fn sgemm
+        tc_blas_fn dgemm
+        tc_blas_fn sgemv
+        tc_blas_fn dgemv
+        int32_t interface
+        int32_t int_bytes
+    int tc_gemm(const tc_blas *bl, double alpha, const tc_array *A, const tc_array *B, double beta,
+                const tc_array *C, const tc_array *out, tc_ctx *ctx) nogil
+    int tc_gemv(const tc_blas *bl, double alpha, const tc_array *A, const tc_array *B, double beta,
+                const tc_array *C, const tc_array *out, tc_ctx *ctx) nogil
+
+cdef tc_blas BLAS
+BLAS.interface = 0
+
+
+def set_blas(size_t sgemm, size_t dgemm, size_t sgemv, size_t dgemv, int interface, int int_bytes):
+    """The BLAS functions (tracec/cgen/blas.py found them in the library NumPy loaded)."""
+    BLAS.sgemm, BLAS.dgemm = <tc_blas_fn>sgemm, <tc_blas_fn>dgemm
+    BLAS.sgemv, BLAS.dgemv = <tc_blas_fn>sgemv, <tc_blas_fn>dgemv
+    BLAS.int_bytes, BLAS.interface = int_bytes, interface
+
+
+cdef class GemmStep(Step):
+    """A matrix product through BLAS: out = alpha * A @ B + beta * C (gemm, gemv, matmul, dot).
+
+    Parameters after the Step's: slots of A, B, C (-1: none), alpha and beta
+    (-1: 1 and 0), the operands' dtype, and the output's rank. Operands are
+    all float32 or all float64; anything BLAS cannot take runs NumPy.
+    """
+    cdef int a, b, c, alpha, beta, typenum, out_ndim
+    cdef int32_t code
+    cdef object dtype
+    cdef list buffer
+
+    def __cinit__(self, node, ins, outs, frees, int a, int b, int c, int alpha, int beta, dtype, int out_ndim):
+        self.native = True
+        self.a, self.b, self.c, self.alpha, self.beta = a, b, c, alpha, beta
+        self.dtype = np.dtype(dtype)
+        self.typenum = self.dtype.num
+        self.code = (<int32_t>ord(self.dtype.kind) << 8) | <int32_t>self.dtype.itemsize
+        self.out_ndim = out_ndim
+        self.buffer = [None]
+
+    cdef object operand(self, list store, int slot, tc_array *desc):
+        obj = store[slot]
+        if not cnp.PyArray_CheckExact(obj) or cnp.PyArray_TYPE(<cnp.ndarray>obj) != self.typenum:
+            obj = np.asarray(obj, dtype=self.dtype)
+        describe(desc, <cnp.ndarray>obj, self.code)
+        return obj
+
+    cdef int run(self, list store, Runner runner) except -1:
+        cdef tc_array A, B, C, O
+        cdef tc_ctx ctx
+        cdef cnp.npy_intp shape[TC_MAX_NDIM]
+        cdef int nd, k, d, rc
+        cdef double alpha = 1.0, beta = 0.0
+        cdef PyObject *p
+        if BLAS.interface == 0:
+            return self.run_numpy(store)
+        a = self.operand(store, self.a, &A)
+        b = self.operand(store, self.b, &B)
+        if A.ndim > 2 or B.ndim > 2 or A.ndim == 0 or B.ndim == 0 or A.shape[A.ndim - 1] != B.shape[0]:
+            return self.run_numpy(store)  # NumPy raises for mismatched operands, naming the line
+        nd = 0  # the product's shape
+        if A.ndim == 2:
+            shape[nd] = A.shape[0]
+            nd += 1
+        if B.ndim == 2:
+            shape[nd] = B.shape[1]
+            nd += 1
+        c = None
+        if self.c >= 0:
+            c = self.operand(store, self.c, &C)
+            if C.ndim > TC_MAX_NDIM or C.ndim > self.out_ndim:
+                return self.run_numpy(store)
+            k = C.ndim - nd  # broadcast the product with C, right-aligned
+            if k > 0:
+                for d in range(nd - 1, -1, -1):
+                    shape[d + k] = shape[d]
+                for d in range(k):
+                    shape[d] = 1
+                nd = C.ndim
+            k = nd - C.ndim
+            for d in range(C.ndim):
+                if C.shape[d] != 1:
+                    if shape[k + d] == 1:
+                        shape[k + d] = C.shape[d]
+                    elif shape[k + d] != C.shape[d]:
+                        return self.run_numpy(store)
+            alpha = float(store[self.alpha])
+            beta = float(store[self.beta])
+        if nd != self.out_ndim:
+            return self.run_numpy(store)
+        p = PyList_GET_ITEM(self.buffer, 0)
+        if Py_REFCNT(p) == 1 and fits(<object>p, nd, shape, self.typenum):
+            out = <object>p
+        else:
+            out = cnp.PyArray_EMPTY(nd, shape, self.typenum, 0)
+            self.buffer[0] = out
+        describe(&O, <cnp.ndarray>out, self.code)
+        ctx.nthreads, ctx.status, ctx.parallel_threshold = runner.nthreads, 0, runner.threshold
+        ctx.message[0] = 0
+        with nogil:
+            if A.ndim == 2 and B.ndim == 2:
+                rc = tc_gemm(&BLAS, alpha, &A, &B, beta, &C if self.c >= 0 else NULL, &O, &ctx)
+            else:
+                rc = tc_gemv(&BLAS, alpha, &A, &B, beta, &C if self.c >= 0 else NULL, &O, &ctx)
+        if rc or ctx.status:
+            return self.run_numpy(store)  # cases BLAS does not take, and errors: NumPy raises or runs them
+        store[self.node_outs[0]] = out
+        return 0

@@ -10,17 +10,21 @@ exactly as the interpreter would, naming the op and the user's source line.
 import os
 import warnings
 
+import numpy as np
+
 from ..config import config
 from ..trace.graph import Constant, toposort
 from . import build
 from .kernel import lower, render, signature
+from .reduce_kernel import ReduceSpec, lower_reduce, render_reduce
+from .reduce_kernel import signature as reduce_signature
 from .render import CRenderer
 
 try:
-    from ._native import MAX_KERNEL_ARGS, NOMATCH, KernelStep, Runner, ScanStep, Step, load
+    from ._native import MAX_KERNEL_ARGS, NOMATCH, GemmStep, KernelStep, Runner, ScanStep, Step, load, set_blas
     _RUNTIME_ERROR = None
 except ImportError as exc:  # not built (a source tree without `pip install -e .`)
-    MAX_KERNEL_ARGS, NOMATCH, KernelStep, Runner, ScanStep, Step, load = 0, None, None, None, None, None, None
+    MAX_KERNEL_ARGS, NOMATCH, GemmStep, KernelStep, Runner, ScanStep, Step, load, set_blas = (0,) + (None,) * 8
     _RUNTIME_ERROR = exc
 
 _CPUS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
@@ -90,6 +94,35 @@ def _module_paths(kernels, compile=True):
     return found
 
 
+_PRODUCTS = ("gemm", "gemv", "matmul", "dot")
+
+
+def _is_reduction(spec):
+    return isinstance(spec, ReduceSpec)
+
+_blas_state = []
+
+
+def _blas_product(node):
+    """Can BLAS run this product: float32 or float64 throughout, 1-d or 2-d operands?"""
+    out = node.outputs[0]
+    a, b = node.inputs[:2]
+    operands = [a, b] + ([node.inputs[2]] if node.op.name in ("gemm", "gemv") else [])
+    return out.dtype in (np.float32, np.float64) and all(v.dtype == out.dtype for v in operands) \
+        and a.ndim in (1, 2) and b.ndim in (1, 2) and not any(v.type.weak for v in operands)
+
+
+def _blas_ready():
+    """Give the runtime the BLAS NumPy loaded (once); False when there is none."""
+    if not _blas_state:
+        from .blas import find
+        found, _ = find()
+        if found is not None:
+            set_blas(*found.fields())
+        _blas_state.append(found is not None)
+    return _blas_state[0]
+
+
 def _scan_setup(n_steps, values, info):
     from ..trace.scan import scan_setup
     return scan_setup(n_steps, values, info)[:4]
@@ -117,9 +150,11 @@ class CExecutor:
         roots = program.roots()
         self.nodes = toposort(roots, stop=inputs)
         renderer = CRenderer()
-        self.specs = {id(n): s for n in self.nodes if (s := lower(n, renderer, multi_output=True)) is not None}
+        self.specs = {id(n): s for n in self.nodes
+                      if (s := lower(n, renderer, multi_output=True) or lower_reduce(n, renderer)) is not None}
         self._lowered = [n for n in self.nodes if id(n) in self.specs]
-        self._kernels = [render(self.specs[id(n)], renderer) for n in self._lowered]  # (name, source)
+        self._kernels = [(render_reduce if _is_reduction(self.specs[id(n)]) else render)(self.specs[id(n)], renderer)
+                         for n in self._lowered]  # (name, source)
         self.kernels = {}  # id(node) -> KernelInfo
         self._addresses = {}
         self.calls = 0
@@ -135,8 +170,9 @@ class CExecutor:
                 continue
             spec = self.specs[id(node)]
             _, address, sig = load(paths[name], name)
-            if sig != signature(spec):
-                raise OSError(f"{paths[name]} holds kernel {sig!r}, expected {signature(spec)!r}")
+            expected = (reduce_signature if _is_reduction(spec) else signature)(spec)
+            if sig != expected:
+                raise OSError(f"{paths[name]} holds kernel {sig!r}, expected {expected!r}")
             self.kernels[id(node)] = KernelInfo(paths[name], name)
             self._addresses[id(node)] = address
         self._compiling = compile
@@ -210,6 +246,10 @@ class CExecutor:
             inner = CExecutor(node.params["info"].inner.program, compile=self._compiling)
             self._inner.append(inner)
             return ScanStep(node, ins, outs, frees, inner.runner, _scan_setup)
+        if node.op.name in _PRODUCTS and _blas_product(node) and _blas_ready():
+            a, b, c, alpha, beta = (ins + [-1, -1, -1])[:5]
+            return GemmStep(node, ins, outs, frees, a, b, c, alpha, beta, node.outputs[0].dtype,
+                            node.outputs[0].ndim)
         spec = self.specs.get(id(node))
         if args is None or len(spec.args) + len(spec.outputs) > MAX_KERNEL_ARGS:
             return Step(node, ins, outs, frees)
@@ -217,6 +257,10 @@ class CExecutor:
         # Python ints (weak) feeding a kernel: NumPy raises OverflowError when one does not fit
         # the array's dtype, while C would wrap; such calls go through NumPy instead
         weak = [s for v, s in zip(node.inputs, ins) if v.type.weak and v.dtype.kind in "iu"]
+        if _is_reduction(spec):
+            return KernelStep(node, ins, outs, frees, self._addresses[id(node)], args,
+                              [v.dtype for v in spec.args], [v.broadcastable for v in spec.args],
+                              [spec.output.dtype], spec.ndim, -1, weak, spec.axes, spec.keepdims)
         return KernelStep(node, ins, outs, frees, self._addresses[id(node)], args,
                           [v.dtype for v in spec.args], [v.broadcastable for v in spec.args],
                           [v.dtype for v in spec.outputs], spec.outputs[0].ndim, dest, weak)

@@ -273,9 +273,9 @@ def _render(spec, renderer):
     value = names[id(spec.value)]
     comments.append(f"// {spec.reduction}({value}, axis={spec.axes}, keepdims={spec.keepdims}) -> "
                     f"{spec.output.type.short()}  at {red.loc.describe()}")
-    title = f"{spec.reduction} over axes {spec.axes} of {len(spec.nodes) - 1} fused op(s)"
+    title = f"{spec.reduction} over axes {spec.axes}"
     if len(spec.nodes) > 1:
-        title += ": " + " ".join(n.op.name for n in spec.nodes[:-1])
+        title += f" of {len(spec.nodes) - 1} fused op(s): " + " ".join(n.op.name for n in spec.nodes[:-1])
     reduced = [1 if d in spec.axes else 0 for d in range(spec.ndim)] or [0]
     nin = len(spec.args)
     value_call = f"{_NAME}_value({', '.join(call_args)}, &tc_st)"

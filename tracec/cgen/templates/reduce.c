@@ -30,7 +30,7 @@ $comments
 #define TC_NARGS $nargs
 #define TC_NDIM $ndim
 #define TC_PAIRWISE $pairwise  /* float sums: pairwise */
-#define TC_VECTOR $vector      /* float accumulators: explicit vector lanes (integer loops the compiler vectorizes) */
+#define TC_VECTOR $vector      /* floats: explicit vector lanes (integer loops the compiler vectorizes) */
 #define TC_LANES $lanes        /* float accumulators: 8 for sums (NumPy's), 32 where order does not matter */
 #define TC_DIRECT $direct      /* the value reduced is the input itself, of the accumulator's dtype */
 #define TC_QUIET_COMBINE $quiet  /* max/min: combining partial results raises nothing */
@@ -116,9 +116,10 @@ $array_setup
             res = ${fn}_combine(res, $value_call);
     } else {
         /* floats: values through a small buffer first (a plain loop, vector math included),
-         * then TC_LANES accumulators, 8 lanes at a time, the last ones padded with the
-         * identity. No scalar loop combines data: GCC 12 vectorizes isgreater/isless into
-         * signaling compares, which would raise 'invalid' on NaN where NumPy does not. */
+         * then TC_LANES accumulators, 8 lanes at a time. Max/min combine no data in scalar
+         * loops (their last values are padded with the identity instead): GCC 12 vectorizes
+         * isgreater/isless into signaling compares, which raise 'invalid' on NaN where
+         * NumPy raises nothing. */
         $acc r[TC_LANES], buf[TC_BLOCK];
         $lane seen[TC_LANES];
         for (int j = 0; j < TC_LANES; j++) {
@@ -346,8 +347,8 @@ $empty
                 tc_part_pointers(base, TC_NIN, kst, pl.kshape, pl.nk - 1, ko, p);
                 for (int k = 0; k < TC_NIN; k++)
                     p[k] += j0 * s[k];
-                ${fn}_cols(p, s, rst, &pl, r0, r1, w, contig, C == 1 ? out + ko * width + j0 : partial + t * bw,
-                           &tc_st);
+                $acc *dst = C == 1 ? out + ko * width + j0 : partial + t * bw;
+                ${fn}_cols(p, s, rst, &pl, r0, r1, w, contig, dst, &tc_st);
             }
         }
         status |= tc_st | tc_fp_status();
