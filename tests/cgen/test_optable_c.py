@@ -43,25 +43,19 @@ def _values(dtype, shape, seed):
     return x
 
 
-def _static(*arrays):
-    """tc.compile's types: length-1 dimensions are broadcastable."""
-    return [tuple(s == 1 for s in a.shape) for a in arrays]
-
-
-def _dynamic(*arrays):
-    """Types that broadcast only at run time: no broadcastable dimension."""
-    return [(False,) * a.ndim for a in arrays]
-
-
-LAYOUTS = {  # name -> dtype -> (x, y, [broadcastable pattern of x, of y])
-    "contiguous": lambda d: (_values(d, (3, 4), 0), _values(d, (3, 4), 1), _static),
-    "strided": lambda d: (_values(d, (6, 4), 2)[::2], _values(d, (3, 8), 3)[:, ::-2], _static),
-    "transposed": lambda d: (_values(d, (4, 3), 4).T, _values(d, (4, 3), 5).T, _static),
-    "broadcast": lambda d: (_values(d, (3, 1), 6), _values(d, (1, 4), 7), _static),
-    "broadcast_at_run_time": lambda d: (_values(d, (3, 1), 6), _values(d, (1, 4), 7), _dynamic),
-    "empty": lambda d: (_values(d, (0, 3), 8), _values(d, (0, 3), 9), _static),
-    "0d": lambda d: (_values(d, (), 10), _values(d, (), 11), _static),
+LAYOUTS = {  # name -> dtype -> (x, y)
+    "contiguous": lambda d: (_values(d, (3, 4), 0), _values(d, (3, 4), 1)),
+    "strided": lambda d: (_values(d, (6, 4), 2)[::2], _values(d, (3, 8), 3)[:, ::-2]),
+    "transposed": lambda d: (_values(d, (4, 3), 4).T, _values(d, (4, 3), 5).T),
+    "broadcast": lambda d: (_values(d, (3, 1), 6), _values(d, (1, 4), 7)),
+    "empty": lambda d: (_values(d, (0, 3), 8), _values(d, (0, 3), 9)),
+    "0d": lambda d: (_values(d, (), 10), _values(d, (), 11)),
 }
+
+
+def _types(layout, dtype):
+    """What tc.compile specializes on: each argument's broadcastable pattern (length-1 dims)."""
+    return tuple(tuple(s == 1 for s in a.shape) for a in LAYOUTS[layout](dtype))
 
 
 # -- the cases -----------------------------------------------------------------------------
@@ -234,62 +228,64 @@ def _numpy_outcome(fn, x, y):
 
 
 class Batch:
-    """The cases `keys` compiled into one tc.function under `mode`.
+    """The cases `keys` in one tc.compile function under `mode`.
 
-    Every `chunk` cases read their own pair of inputs (the same arrays are passed to each
-    pair): the optimizer may merge kernels that read a common array into one multi-output
+    Every `chunk` cases read their own pair of arguments (the same arrays are passed to each
+    pair): the optimizer merges kernels that read a common array into one multi-output
     kernel, and a chunk bounds how large such a kernel gets, so each stays one the native
-    runtime accepts, while one compile still covers all of them.
+    runtime takes, while one compile still covers all of them. Chunks go by place in the case
+    table, so a case missing from one batch leaves the kernels of the others as they were;
+    cases with an op the C renderer declines (`native[key]` false) get chunks of their own, or
+    a kernel merged with such an op would run through NumPy as a whole.
     """
 
-    def __init__(self, dtype, types, keys, mode, chunk=CHUNK, native=None):
-        self.keys, self.mode, self.sizes = list(keys), mode, []
-        inputs, outputs, pairs = [], [], {}
-        for name, i in self.keys:
-            # chunks by place in the case table, so a case missing from one batch (NumPy
-            # raises for that layout) leaves the kernels of the other chunks as they were; and
-            # cases with an op the C renderer declines apart (`native`), or a kernel merged
-            # with it would run through NumPy as a whole
-            slot = (native is None or native[name, i], POSITION[name, i] // chunk)
-            if slot not in pairs:
-                pairs[slot] = [tc.tensor(dtype, b, name=n) for b, n in zip(types, "xy")]
-                inputs += pairs[slot]
-            outs = _flatten(CASES[name][i].fn(*pairs[slot]))
-            self.sizes.append(len(outs))
-            outputs += outs
-        self.n_pairs = len(inputs) // 2
-        try:
-            self.fn = tc.function(inputs, outputs, mode=mode, on_unused_input="ignore")
-        except Exception as exc:  # noqa: BLE001
-            self.fn, self.error = None, exc
+    def __init__(self, keys, mode, chunk=CHUNK, native=None):
+        self.keys, self.mode = list(keys), mode
+        slots, plan = {}, []
+        for key in self.keys:
+            slot = slots.setdefault((native is None or native[key], POSITION[key] // chunk), len(slots))
+            plan.append((CASES[key[0]][key[1]].fn, 2 * slot))
+        self.n_pairs = len(slots)
+
+        def cases(*args):
+            return [_flatten(fn(args[at], args[at + 1])) for fn, at in plan]
+        self.fn = tc.compile(cases, mode=mode)
 
     def run(self, x, y):
         """{key: (values of the first call, of the second)} or the exception raised. FAST_RUN is
         called twice: the second call may reuse the buffers of the first, which the caller holds."""
-        if self.fn is None:
-            return self.error
         try:
             first = self.fn(*[x, y] * self.n_pairs)
             second = self.fn(*[x, y] * self.n_pairs) if self.mode == "FAST_RUN" else first
         except Exception as exc:  # noqa: BLE001
             return exc
-        results, start = {}, 0
-        for k, n in zip(self.keys, self.sizes):
-            results[k] = (first[start:start + n], second[start:start + n])
+        return {k: (a, b) for k, a, b in zip(self.keys, first, second)}
+
+    def renders(self, results):
+        """{key: whether the C renderer takes every elementwise node of its traced graph}, from
+        the program traced by the call that gave `results`."""
+        (program,) = self.fn.programs
+        renderer, out, start = CRenderer(), {}, 0
+        for k in self.keys:
+            n = len(results[k][0])
+            nodes = toposort(program.outputs[start:start + n], stop=program.all_inputs())
+            out[k] = all(renderer.supports(node) for node in nodes if node.op.kind == "elemwise")
             start += n
-        return results
+        return out
 
 
-def _renders(outputs):
-    """Whether the C renderer takes every elementwise node computing the traced `outputs`."""
-    renderer = CRenderer()
-    nodes = toposort([o.variable for o in outputs if isinstance(o, tc.Tensor)])
-    return all(renderer.supports(n) for n in nodes if n.op.kind == "elemwise")
-
-
-def _alone(dtype, types, key, mode, x, y):
-    result = Batch(dtype, types, [key], mode).run(x, y)
+def _one(result, key):
     return result if isinstance(result, Exception) else result[key]
+
+
+def _culprits(keys, run):
+    """The keys for which `run(keys)` raises (bisecting: few raise, many cases run)."""
+    if not isinstance(run(keys), Exception):
+        return []
+    if len(keys) == 1:
+        return list(keys)
+    half = len(keys) // 2
+    return _culprits(keys[:half], run) + _culprits(keys[half:], run)
 
 
 class Group:
@@ -302,58 +298,51 @@ class Group:
     interpreter refuses, run one by one, their kernels compiled together beforehand."""
 
     def __init__(self, dtype, layouts):
-        arrays = {layout: LAYOUTS[layout](dtype)[:2] for layout in layouts}
-        x0, y0, types = LAYOUTS[layouts[0]](dtype)
-        self.types = types = types(x0, y0)
-        self.numpy = {layout: {} for layout in layouts}
+        arrays = {layout: LAYOUTS[layout](dtype) for layout in layouts}
+        zero_d = next(iter(arrays.values()))[0].ndim == 0
+        keys = [(name, i) for name, i, case in CASE_LIST if case.zero_d or not zero_d]
+        self.numpy = {layout: {k: _numpy_outcome(CASES[k[0]][k[1]].numpy, x, y)
+                               if CASES[k[0]][k[1]].numpy else None for k in keys}
+                      for layout, (x, y) in arrays.items()}
         self.results = {layout: {} for layout in layouts}
         with _quiet(), warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", BackendWarning)
-            traced, native = self._trace(dtype, types, arrays)
-            batch = [k for k in traced if all(self.numpy[lay][k] is None for lay in layouts)]
+            batch = [k for k in keys if all(self.numpy[layout][k] is None for layout in layouts)]
             # the interpreter first (nothing to compile): what it refuses (a static type it cannot
-            # know, say) leaves the batch, so the batch runs in one piece in both modes
-            reference = Batch(dtype, types, batch, "FAST_COMPILE")
+            # know, a feature not built) leaves the batch, so the batch runs in one piece in both modes
             for layout, (x, y) in arrays.items():
-                if isinstance(reference.run(x, y), Exception):
-                    batch = [k for k in batch
-                             if not isinstance(_alone(dtype, types, k, "FAST_COMPILE", x, y), Exception)]
-                    reference = Batch(dtype, types, batch, "FAST_COMPILE")
-            singles = [k for k in traced if k not in batch]
-            Batch(dtype, types, singles, "FAST_RUN", chunk=1)  # compiles their kernels in one go
-            self.native = Batch(dtype, types, batch, "FAST_RUN", native=native)
-            self.renders = native
+                refused = _culprits(batch, lambda keys: Batch(keys, "FAST_COMPILE").run(x, y))
+                batch = [k for k in batch if k not in refused]
+            reference = Batch(batch, "FAST_COMPILE")
+            first = {layout: reference.run(x, y) for layout, (x, y) in arrays.items()}
+            self.renders = reference.renders(next(iter(first.values())))
+            singles = [k for k in keys if k not in batch]
+            alone = {k: {mode: Batch([k], mode) for mode in MODES} for k in singles}
+            self._precompile(singles, alone, *next(iter(arrays.values())))
+            self.native = Batch(batch, "FAST_RUN", native=self.renders)
             for layout, (x, y) in arrays.items():
-                runs = {"FAST_RUN": self.native.run(x, y), "FAST_COMPILE": reference.run(x, y)}
+                runs = {"FAST_RUN": self.native.run(x, y), "FAST_COMPILE": first[layout]}
                 results = self.results[layout]
                 for k in batch:
                     if isinstance(runs["FAST_RUN"], Exception):  # which case? (a bug: compiles one by one)
-                        results[k] = {"FAST_RUN": _alone(dtype, types, k, "FAST_RUN", x, y),
+                        results[k] = {"FAST_RUN": _one(Batch([k], "FAST_RUN").run(x, y), k),
                                       "FAST_COMPILE": runs["FAST_COMPILE"][k]}
                     else:
                         results[k] = {mode: runs[mode][k] for mode in MODES}
                 for k in singles:
-                    results[k] = {mode: _alone(dtype, types, k, mode, x, y) for mode in MODES}
+                    results[k] = {mode: _one(alone[k][mode].run(x, y), k) for mode in MODES}
         self.warnings = [str(w.message) for w in caught if issubclass(w.category, BackendWarning)]
 
-    def _trace(self, dtype, types, arrays):
-        """The keys of the cases that trace, and {key: whether C renders all its elementwise
-        nodes}; NumPy's outcomes on the way."""
-        traced, native = [], {}
-        inputs = [tc.tensor(dtype, b, name=n) for b, n in zip(types, "xy")]
-        for name, i, case in CASE_LIST:
-            key = (name, i)
-            if not case.zero_d and types == [(), ()]:
-                continue
-            for layout, (x, y) in arrays.items():
-                self.numpy[layout][key] = None if case.numpy is None else _numpy_outcome(case.numpy, x, y)
-            try:
-                native[key] = _renders(_flatten(case.fn(*inputs)))
-                traced.append(key)
-            except Exception as exc:  # noqa: BLE001 -- raised while tracing: so in both modes
-                for layout in arrays:
-                    self.results[layout][key] = {mode: exc for mode in MODES}
-        return traced, native
+    @staticmethod
+    def _precompile(singles, alone, x, y):
+        """Compile the kernels of the cases that run alone in one go: a function of all those
+        that trace, each on arguments of its own (called once, to trace; it may well raise)."""
+        traced = []
+        for k in singles:
+            alone[k]["FAST_COMPILE"].run(x, y)
+            if alone[k]["FAST_COMPILE"].fn.programs:  # traced (then perhaps raised running)
+                traced.append(k)
+        Batch(traced, "FAST_RUN", chunk=1).run(x, y)
 
 
 # Which dtypes each layout runs (0-d kernels are not merged, so each compiles on its own:
@@ -366,9 +355,7 @@ _GROUPS = {}
 def group_for(dtype, layout):
     """The Group of `dtype` holding `layout` (built with every layout of the same input types)."""
     if (dtype, layout) not in _GROUPS:
-        x, y, types = LAYOUTS[layout](dtype)
-        same = [lay for lay in LAYOUTS if dtype in LAYOUT_DTYPES[lay]
-                and LAYOUTS[lay](dtype)[2](*LAYOUTS[lay](dtype)[:2]) == types(x, y)]
+        same = [lay for lay in LAYOUTS if dtype in LAYOUT_DTYPES[lay] and _types(lay, dtype) == _types(layout, dtype)]
         group = Group(dtype, same)
         for lay in same:
             _GROUPS[dtype, lay] = group
@@ -466,9 +453,10 @@ def test_generated_c_compiles(layout):
 
 
 def _native_steps(fn):
-    """(op name, runs native code) of each step of a FAST_RUN function, from its backend's
-    description (the one place that says which nodes run C and which NumPy)."""
-    return [(line.split()[0], "NumPy" not in line) for line in fn.executable.backend.describe().splitlines()]
+    """(op name, runs native code) of each step of a traced FAST_RUN function, from its
+    backend's description (the one place that says which nodes run C and which NumPy)."""
+    (_, executable), = fn._cache.values()
+    return [(line.split()[0], "NumPy" not in line) for line in executable.backend.describe().splitlines()]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -478,7 +466,8 @@ def test_cases_the_renderer_takes_run_native_code(dtype):
     g = group_for(dtype, "contiguous")
     keys = [k for k in g.native.keys if g.renders[k]]
     with _quiet():
-        batch = Batch(dtype, g.types, keys, "FAST_RUN", native=g.renders)
+        batch = Batch(keys, "FAST_RUN", native=g.renders)
+        batch.run(*LAYOUTS["contiguous"](dtype))
     steps = _native_steps(batch.fn)
     kernels = [native for op, native in steps if op in ("fused_elemwise", "inplace_elemwise")]
     assert kernels and all(kernels), steps
@@ -504,7 +493,7 @@ def _fp_batches(dtype):
         keys = [(name, i) for name in FP_OPS for i in range(len(CASES[name])) if (name, i) != ("power", 1)
                 and g.renders.get((name, i)) and g.numpy["contiguous"][name, i] is None]
         with _quiet():
-            _FP_BATCHES[dtype] = {mode: Batch(dtype, g.types, keys, mode, chunk=1) for mode in MODES}
+            _FP_BATCHES[dtype] = {mode: Batch(keys, mode, chunk=1) for mode in MODES}
     return _FP_BATCHES[dtype]
 
 
@@ -521,8 +510,97 @@ def _warnings_of(batch, x, y):
 def test_floating_point_warnings(dtype):
     # every warning NumPy gives, the C kernels give (they run NumPy again when a flag is raised
     # and np.errstate does not ignore it: a flag C misses is a warning lost)
-    x, y, _ = LAYOUTS["contiguous"](dtype)
+    x, y = LAYOUTS["contiguous"](dtype)
     batches = _fp_batches(dtype)
     got, expected = _warnings_of(batches["FAST_RUN"], x, y), _warnings_of(batches["FAST_COMPILE"], x, y)
     assert got == expected, (f"FAST_RUN misses {sorted(set(expected) - set(got))}, "
                              f"adds {sorted(set(got) - set(expected))}")
+
+
+# -- the table is covered ----------------------------------------------------------------------
+def _op_names(program):
+    """Names of the ops of `program`, with those inside fused and in-place kernels."""
+    names = set()
+    for node in toposort(program.roots(), stop=program.all_inputs()):
+        names.add(node.op.name)
+        params = node.params
+        if node.op.name == "inplace_elemwise":
+            names.add(params["op"])
+            params = params["params"]
+        if "inner" in params and hasattr(params["inner"], "nodes"):
+            names.update(n.op.name for n in params["inner"].nodes)
+    return names
+
+
+def test_every_op_has_cases():
+    assert set(CASES) == set(OPS), (f"ops without cases: {sorted(set(OPS) - set(CASES))}; "
+                                    f"cases of no op: {sorted(set(CASES) - set(OPS))}")
+
+
+def test_each_op_appears_in_its_cases():
+    # traced or after FAST_RUN's rewrites (the optimizer's own ops), for some dtype and layout
+    missing = []
+    with tc.config.change(c_compile_after=10 ** 9), _quiet():  # the programs matter here, not kernels
+        for name in sorted(CASES):
+            seen = set()
+            for dtype in ("float64", "int64"):
+                for layout in ("contiguous", "broadcast"):
+                    for i in range(len(CASES[name])):  # alone: one that raises does not hide the others
+                        batch = Batch([(name, i)], "FAST_RUN")
+                        batch.run(*LAYOUTS[layout](dtype))
+                        for program in batch.fn.programs + tc.opt.optimized_program(batch.fn):
+                            seen |= _op_names(program)
+            if name not in seen:
+                missing.append(name)
+    assert not missing, f"no case of these ops builds a node of the op: {missing}"
+
+
+# -- run-time errors inside kernels --------------------------------------------------------------
+@pytest.mark.parametrize("dtype", ["int32", "float64"])
+def test_shape_mismatch_in_a_kernel_names_the_op_and_line(dtype):
+    # lone, fused and merged multi-output kernels, and one writing over its input
+    x, y = tc.tensor(dtype, (False, False), name="x"), tc.tensor(dtype, (False, False), name="y")
+    cases = {"add": lambda: x + y, "where": lambda: np.where(x > 0, x, y),
+             "fused": lambda: (x * 2 + y) * (x - 1),
+             "merged": lambda: [np.maximum(x, y), np.minimum(x, y), x * y],
+             "in place": lambda: np.negative(x @ x.T) + y}
+    xv, yv = _values(dtype, (3, 3), 0), _values(dtype, (2, 3), 1)
+    for what, build in cases.items():
+        outs = build()
+        line = build.__code__.co_firstlineno
+        for mode in MODES:
+            fn = tc.function([x, y], outs, mode=mode)
+            with _quiet(), pytest.raises(ValueError, match=rf"(?s)test_optable_c\.py:{line}\b.*broadcast"):
+                fn(xv, yv)
+
+
+# -- bugs outside the C backend the matrix found (reproduced here; the matrix steps around them) --
+def _both(fn, *args):
+    """FAST_RUN's and FAST_COMPILE's results of tc.compile(fn)(*args)."""
+    with _quiet():
+        return [tc.compile(fn, mode=mode)(*args) for mode in MODES]
+
+
+@pytest.mark.xfail(strict=True, reason="tracec/opt/specialize.py:53 gemm_from_add folds `- C` into beta=-1, "
+                   "and gemm computes beta * C in C's integer dtype (trace/ops/special.py:118): -INT_MIN wraps")
+def test_gemm_of_integer_difference():
+    a = np.array([[1, 0], [0, 1]], np.int32)
+    c = np.array([[np.iinfo(np.int32).min, 0], [0, 0]], np.int32)
+    fast, reference = _both(lambda a, c: 2.0 * (a @ a) - c, a, c)
+    np.testing.assert_array_equal(fast, reference)
+
+
+@pytest.mark.xfail(strict=True, reason="tracec/opt/stabilize.py:64 sigmoid_from_exp rewrites 1/(1+exp(-x)) for "
+                   "integer x, where -x wraps at the minimum: sigmoid(INT_MIN) is 0, NumPy's value 1")
+def test_sigmoid_of_integer_minimum():
+    x = np.array([np.iinfo(np.int64).min, 0, 3])
+    fast, reference = _both(lambda x: 1 / (1 + np.exp(-x)), x)
+    np.testing.assert_array_equal(fast, reference)
+
+
+@pytest.mark.xfail(strict=True, reason="tracec/trace/ops/special.py:102 logsumexp shifts by the max in the "
+                   "input's dtype: x - max(x) wraps for unsigned integers, so exp overflows to inf")
+def test_logsumexp_of_unsigned_integers():
+    x = np.array([[0, 1, 2], [3, 0, 1]], np.uint8)
+    fast, reference = _both(lambda x: np.log(np.sum(np.exp(x), axis=-1)), x)
+    np.testing.assert_allclose(fast, reference, rtol=1e-2)

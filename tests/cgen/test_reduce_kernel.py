@@ -281,7 +281,10 @@ def test_wide_outputs_and_long_reductions_with_threads():
     m = tc.fmatrix("m")
     a = RNG.standard_normal((3000, 130)).astype(np.float32)
     node, spec, _ = reduction([m], np.sum(m, axis=0))
-    check(node, spec, [a], nthreads=4, threshold=0)  # tiles of columns, a ragged last one
+    check(node, spec, [a], nthreads=4, threshold=0)  # one tile of columns, not a multiple of 8
+    wide = RNG.standard_normal((40, 2100)).astype(np.float32)  # tiles of 1024 columns, a ragged last one
+    check(node, spec, [wide])
+    check(node, spec, [wide], nthreads=4, threshold=0)
     check(node, spec, [a[:, :1]], nthreads=4, threshold=0)  # fewer outputs than threads: chunks
     # 5000 equal rows: NumPy's running sum down axis 0 drifts (about 1e-4 here); pairwise does not
     _, _, out = run(spec, [np.broadcast_to(a[:1], (5000, 130))], nthreads=3, threshold=0)

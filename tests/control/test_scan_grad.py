@@ -3,6 +3,7 @@ checked with central finite differences (tc.verify_grad) and hand-written loops.
 import numpy as np
 
 import tracec as tc
+from tracec.trace.graph import toposort
 
 RNG = np.random.default_rng(1)
 
@@ -132,3 +133,18 @@ def test_ifelse_gradient_follows_the_taken_branch():
     f = tc.function([a, b], [ga, gb])
     np.testing.assert_allclose(f(0.5, 2.0), [2 * 0.5 * 2.0, 0.25])
     np.testing.assert_allclose(f(3.0, 1.0), [np.cos(3.0), 1.0])
+
+
+def test_reverse_scan_computes_only_the_gradients_asked_for():
+    xs, h0, W = tc.dmatrix("xs"), tc.dvector("h0"), tc.dmatrix("W")
+    hs, _ = tc.scan(lambda x, h: np.tanh(x + h @ W), sequences=xs, outputs_info=h0)
+    cost = (hs ** 2).sum()
+    only_w = tc.function([xs, h0, W], tc.grad(cost, [W]))
+    (node,) = [n for n in toposort(tc.opt.optimized_program(only_w).roots()) if n.op.name == "scan"
+               and n.params["info"].name == "grad of scan"]
+    info = node.params["info"]
+    assert info.n_plain_outputs == 0  # no per-step rows for the gradient of xs
+    assert info.n_states == 2  # the adjoint of h and the sum of W's gradient; none for other inputs
+    args = [RNG.standard_normal((6, 3)), RNG.standard_normal(3), RNG.standard_normal((3, 3)) * 0.5]
+    every = tc.function([xs, h0, W], tc.grad(cost, [xs, h0, W]))
+    np.testing.assert_allclose(only_w(*args)[0], every(*args)[2], rtol=1e-12)

@@ -193,3 +193,13 @@ def test_every_value_is_computed_once_in_a_larger_graph():
     _, counts = check([x, y], outs, [rand((3, 3)), rand((3, 3), seed=1)], mode=NO_INPLACE)
     for name in ("tanh", "exp"):
         assert counts["fused:" + name] + counts[name] == before[name] == 1
+
+
+def test_a_wide_fan_out_makes_kernels_of_bounded_size():
+    from tracec.opt.fusion import MAX_UNITS
+    x = tc.dvector("x")
+    outs = [np.sin(x) * k for k in range(2, 2 * MAX_UNITS + 6)]
+    opt, counts = check([x], outs, [rand(3)], mode=NO_INPLACE)
+    sizes = [len(n.outputs) for n in _fused(opt)]
+    # sin and 31 products (sin is an output too: the other kernels read it), 32 products, 5
+    assert counts["fused:sin"] == 1 and sizes == [MAX_UNITS, MAX_UNITS, 5] and sum(sizes) == len(outs) + 1

@@ -169,8 +169,8 @@ def _render(spec, renderer):
     if len(spec.outputs) > 1:
         title += f" -> {len(spec.outputs)} outputs"
     return template("elemwise.c").substitute(
-        title=title, comments="\n".join(comments), nargs=n_in + len(spec.outputs), n_outputs=len(spec.outputs),
-        signature=signature(spec), fn=_NAME, scalars="\n".join(scalars),
+        title=title, comments="\n".join(comments), nargs=n_in + len(spec.outputs),
+        n_outputs=len(spec.outputs), signature=signature(spec), fn=_NAME, scalars="\n".join(scalars),
         contiguous_test=" && ".join(contiguous), contiguous_pointers="\n".join(contig_ptrs),
         contiguous_body="\n".join(contig_loads + [indent(body, 16)] + stores),
         strides="\n".join(strides), row_pointers="\n".join(row_ptrs),

@@ -141,6 +141,7 @@ def fuse_elemwise(program):
 
 # -- multi-output kernels -------------------------------------------------------------
 MAX_MERGE_TRIES = 8  # kernels one shared value tries to join (bounds the work on a wide fan-out)
+MAX_UNITS = 32       # kernels and lone nodes merged into one (its C loop's arguments stay few)
 _INF = float("inf")
 
 
@@ -187,7 +188,7 @@ class _Kernels:
         self.pos = {id(n): i for i, n in enumerate(order)}
         self.parent = list(range(len(order)))
         self.time = list(range(len(order)))  # of each set's representative
-        self.members = {}                    # representative -> positions, for sets of 2 or more
+        self.members = {}                    # representative -> positions (unsorted), for sets of 2 or more
         self.sources = _shape_sources(order)
 
     def find(self, i):
@@ -202,6 +203,10 @@ class _Kernels:
     def time_of(self, node):
         """When the kernel computing `node` runs (None: a program result, read last)."""
         return _INF if node is None else self.time[self.find(self.pos[id(node)])]
+
+    def size(self, g):
+        """How many kernels and lone nodes the kernel with representative g holds."""
+        return len(self.members.get(g, (g,)))
 
     def key(self, i):
         """(shape sources, rank) of the kernel with representative i: merged kernels share it."""
@@ -223,7 +228,8 @@ class _Kernels:
         candidates = []
         if v.owner is not None and _mergeable(v.owner):
             candidates.append(self.pos[id(v.owner)])
-        candidates += [self.pos[id(c)] for c in self.clients.get(id(v), ()) if c is not None and _mergeable(c)]
+        readers = self.clients.get(id(v), ())
+        candidates += [self.pos[id(c)] for c in readers if c is not None and _mergeable(c)]
         seen, kernels = set(), []
         for i in candidates:
             g = self.find(i)
@@ -234,6 +240,8 @@ class _Kernels:
                 merged = self._merge(self.find(a), g)
                 if merged is not None:
                     kernels[k] = merged
+                    if self.size(merged) >= MAX_UNITS:
+                        del kernels[k]  # full: later readers start another kernel
                     break
             else:
                 if len(kernels) < MAX_MERGE_TRIES:
@@ -243,7 +251,7 @@ class _Kernels:
         """Representative of the union of kernels a and b, or None where that is not sound."""
         if a == b:
             return a
-        if self.key(a) != self.key(b):
+        if self.key(a) != self.key(b) or self.size(a) + self.size(b) > MAX_UNITS:
             return None
         if self.time[a] > self.time[b]:
             a, b = b, a
@@ -276,11 +284,13 @@ class _Kernels:
 
     def _union(self, a, b, t):
         ma, mb = self.members.pop(a, [a]), self.members.pop(b, [b])
-        keep, other = (a, b) if len(ma) >= len(mb) else (b, a)
-        self.parent[other] = keep
-        self.time[keep] = t
-        self.members[keep] = sorted(ma + mb)
-        return keep
+        if len(ma) < len(mb):
+            a, b, ma, mb = b, a, mb, ma
+        ma.extend(mb)  # the smaller list into the larger: linear-logarithmic overall
+        self.parent[b] = a
+        self.time[a] = t
+        self.members[a] = ma
+        return a
 
 
 def _merged_kernel(nodes, clients, memo):
@@ -346,7 +356,7 @@ def merge_kernels(program, steps=()):
                 continue
             replaced, new = node.outputs, node.op.make_node(ins, node.params, loc=node.loc)
         else:
-            replaced, new = _merged_kernel([order[i] for i in members], clients, memo)
+            replaced, new = _merged_kernel([order[i] for i in sorted(members)], clients, memo)
         for old, fresh in zip(replaced, new.outputs):
             memo[id(old)] = fresh
     return with_roots(program, [memo.get(id(v), v) for v in roots])

@@ -172,8 +172,10 @@ def _backward(seeds, wrt, consider_constant, disconnected_inputs, what, declared
             out_grads = [g if g is not None or not carries_grad(o) else _zeros_like(o)
                          for o, g in zip(node.outputs, out_grads)]
             wrap = lambda v: None if v is None else Tensor(v, mutable=False)  # noqa: E731
+            # a rule that can skip work (a loop's gradient) is told which inputs need a gradient
+            extra = {"wanted": wanted} if getattr(rule, "takes_wanted", False) else {}
             in_grads = rule(node, [wrap(i) for i in node.inputs], [wrap(o) for o in node.outputs],
-                            [wrap(g) for g in out_grads])
+                            [wrap(g) for g in out_grads], **extra)
             if len(in_grads) != len(node.inputs):
                 raise ValueError(f"the gradient rule of {node.op.name!r} returned {len(in_grads)} "
                                  f"gradients for {len(node.inputs)} inputs")

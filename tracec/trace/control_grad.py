@@ -111,7 +111,7 @@ def _step_seeds(seeds, t, dense, tails, n):
 class _Step:
     """The forward step of a scan node as the backward pass sees it."""
 
-    def __init__(self, info, others, seqs):
+    def __init__(self, info, others, seqs, others_asked, seqs_asked):
         self.info, self.inner, self.others = info, info.inner, list(others)
         self.n_x = sum(len(t) for t in info.seq_taps)
         self.n_h = sum(len(t) for t in info.state_taps)
@@ -119,9 +119,10 @@ class _Step:
         self.depths = info.depths
         outs = self.inner.outputs
         self.float_states = [j for j in range(info.n_states) if outs[j].dtype.kind == "f"]
-        self.float_others = _floats(others)
+        # the float outer values and sequence taps whose gradients are computed
+        self.others_wanted = [f and w for f, w in zip(_floats(others), others_asked)]
         self.x_index = [(j, k - min(taps)) for j, taps in enumerate(info.seq_taps) for k in taps]
-        self.float_x = [seqs[j].dtype.kind == "f" for j, _ in self.x_index]
+        self.x_wanted = [seqs[j].dtype.kind == "f" and seqs_asked[j] for j, _ in self.x_index]
         starts = np.cumsum([0] + [len(t) for t in info.state_taps])
         self.h_slots = [range(starts[j], starts[j + 1]) for j in range(info.n_states)]
 
@@ -141,11 +142,11 @@ class _Step:
             zero = np.zeros_like(inits[j] if self.depths[j] == 1 else inits[j][-1])
             g = g_finals[j - self.n_rec] if j >= self.n_rec else None
             carries += [zero if g is None else g] + [zero] * (self.depths[j] - 1)
-        return carries + [np.zeros_like(o) for o, w in zip(self.others, self.float_others) if w]
+        return carries + [np.zeros_like(o) for o, w in zip(self.others, self.others_wanted) if w]
 
     @property
     def n_carries(self):
-        return sum(self.depths[j] for j in self.float_states) + sum(self.float_others)
+        return sum(self.depths[j] for j in self.float_states) + sum(self.others_wanted)
 
     def vjp(self, xs, hs, others, carries, g_out):
         """One reverse step: new carries and the gradients of the float sequence taps."""
@@ -153,7 +154,7 @@ class _Step:
         fwd = self.forward(xs, hs, others)
         take = _Take(carries)
         pending = {j: take(self.depths[j]) for j in self.float_states}
-        accs = take(sum(self.float_others))
+        accs = take(sum(self.others_wanted))
         seeds = []
         for j in self.float_states:
             g = g_out[j]
@@ -163,8 +164,8 @@ class _Step:
             if g is not None:
                 seeds.append((fwd[n_states + i], g))
         wrt = [hs[i] for j in self.float_states for i in self.h_slots[j]]
-        wrt += [o for o, w in zip(others, self.float_others) if w]
-        wrt += [x for x, w in zip(xs, self.float_x) if w]
+        wrt += [o for o, w in zip(others, self.others_wanted) if w]
+        wrt += [x for x, w in zip(xs, self.x_wanted) if w]
         got = [_t(g) for g in backward(seeds, [v.variable for v in wrt], disconnected_inputs="ignore",
                                        what="scan gradient")]
         take = _Take(got)
@@ -181,7 +182,7 @@ class _Step:
                            older if older is not None else read if read is not None else
                            np.zeros_like(pending[j][0]))
         new += [a + c for a, c in zip(accs, take(len(accs)))]
-        return new, take(sum(self.float_x))
+        return new, take(sum(self.x_wanted))
 
 
 def _reverse(step, seeds, ts, xs, hs, dense, carries, n_steps, n):
@@ -191,7 +192,7 @@ def _reverse(step, seeds, ts, xs, hs, dense, carries, n_steps, n):
     the last `n_steps` steps of the stretch, in forward order."""
     from .scan import scan_carry
     tails = [s[1] for s in seeds if s is not None and s[0] == "rows"]
-    x_rows = [x for x, w in zip(xs, step.float_x) if w]
+    x_rows = [x for x, w in zip(xs, step.x_wanted) if w]
 
     def body(*args):
         take = _Take(args)
@@ -238,7 +239,7 @@ def _replay(step, windows, xs, length):
 class _Parts:
     """A scan node's inputs, outputs and output gradients, by role."""
 
-    def __init__(self, node, inputs, outputs, grads):
+    def __init__(self, node, inputs, outputs, grads, wanted):
         info = self.info = node.params["info"]
         self.node = node
         n_seq, n_states = len(info.seq_taps), info.n_states
@@ -253,7 +254,8 @@ class _Parts:
         self.seeds = [_seed(g) for g in grads[:n_rec]] + [None] * info.n_updates
         self.seeds += [_seed(g) for g in grads[n_rec:n_stacked]]
         self.fwd_seqs = [s[::-1] if info.go_backwards else s for s in self.seqs]
-        self.step = _Step(info, self.others, self.seqs)
+        wanted = [True] * len(inputs) if wanted is None else wanted
+        self.step = _Step(info, self.others, self.seqs, wanted[1 + n_seq + n_states:], wanted[1:1 + n_seq])
         self.first_rows = [i if d == 1 else i[-d:] for i, d in zip(self.inits, info.depths)]
         self.init_extra = [None] * n_states
         if info.checkpoint:
@@ -278,7 +280,7 @@ class _Parts:
         self.seeds[j] = ("dense", history[depth:] if g_out is None else g_out + history[depth:], None)
 
     def step_inputs(self, n):
-        """Per sequence tap, its value at each of the n steps; the dense seeds."""
+        """Per sequence tap, its value at each of the n steps; the seeds given as full arrays."""
         xs = []
         for s, taps in zip(self.fwd_seqs, self.info.seq_taps):
             xs += [s[k - min(taps):k - min(taps) + n] for k in taps]
@@ -307,12 +309,12 @@ class _Parts:
             if extra is not None:  # the initial value is also checkpoint 0
                 g = g + (extra if depth == 1 else np.concatenate([np.zeros_like(init[:-depth]), extra]))
             grads[1 + n_seq + j] = g
-        for i, wanted in enumerate(step.float_others):
+        for i, wanted in enumerate(step.others_wanted):
             if wanted:
                 grads[1 + n_seq + n_states + i] = take(1)[0]
         seq_grads = {}
-        float_taps = [jk for jk, w in zip(step.x_index, step.float_x) if w]
-        for (j, shift), pieces in zip(float_taps, seq_rows):
+        taps = [jk for jk, w in zip(step.x_index, step.x_wanted) if w]
+        for (j, shift), pieces in zip(taps, seq_rows):
             total = seq_grads.setdefault(j, np.zeros_like(self.fwd_seqs[j]))
             for rows, first in pieces:
                 total[first + shift:first + shift + np.shape(rows)[0]] += rows
@@ -321,12 +323,16 @@ class _Parts:
         return grads
 
 
-def scan_grad(node, inputs, outputs, grads):
-    """Reverse-mode rule of a scan node (see tracec.trace.scan for the input layout)."""
-    parts = _Parts(node, inputs, outputs, grads)
+def scan_grad(node, inputs, outputs, grads, wanted=None):
+    """Reverse-mode rule of a scan node (see tracec.trace.scan for the input layout);
+    `wanted` marks the inputs that need a gradient (None: every float one)."""
+    parts = _Parts(node, inputs, outputs, grads, wanted)
     if parts.info.checkpoint:
         return _checkpointed(parts)
     return _stored(parts)
+
+
+scan_grad.takes_wanted = True  # no per-step work for a sequence or weight no gradient is asked of
 
 
 def _stored(parts):
@@ -334,7 +340,8 @@ def _stored(parts):
     from .scan import scan_op
     info, step = parts.info, parts.step
     if info.n_updates:
-        replay = scan_op.make_node(parts.node.inputs, {"info": info.stacking_all_states()}, loc=parts.node.loc)
+        replay = scan_op.make_node(parts.node.inputs, {"info": info.stacking_all_states()},
+                                   loc=parts.node.loc)
         stacks = [_t(v) for v in replay.outputs[:info.n_states]]
     else:
         stacks = parts.stacked[:info.n_states]
@@ -378,7 +385,8 @@ def _checkpointed(parts):
 
     def stretch_step(*args):
         take = _Take(args)
-        windows, x, g, t, c = take(info.n_states), take(step.n_x), take(len(dense)), take(1)[0], take(step.n_carries)
+        windows, x, g = take(info.n_states), take(step.n_x), take(len(dense))
+        t, c = take(1)[0], take(step.n_carries)
         if cut is None:
             return _stretch(parts, windows, x, g, t, c, N, N, n)
         counted = np.clip(t[-1] + 1 - first, 0, N)
@@ -391,7 +399,7 @@ def _checkpointed(parts):
     finals, stretch_rows = scan_carry(stretch_step, sequences, carries, n_steps=n_stretches,
                                       name=f"checkpointed grad of {info.name or 'scan'}")
     pieces = []
-    for tail, rows, x in zip(tail_rows, stretch_rows, [x for x, w in zip(xs, step.float_x) if w]):
+    for tail, rows, x in zip(tail_rows, stretch_rows, [x for x, w in zip(xs, step.x_wanted) if w]):
         rows = np.reshape(rows[::-1], (n_stretches * N,) + tuple(np.shape(x)[1:]))
         pieces.append([(rows, start - n_stretches * N), (tail, n - tail_back)])
     return parts.input_grads(finals, pieces, cut)

@@ -59,17 +59,18 @@ static inline ${fn}_vec ${fn}_vcombine(${fn}_vec r, ${fn}_vec v, ${fn}_mask *m)
 $vcombine
 }
 
-/* acc[0..8) = combine(acc[0..8), buf[0..8)), NaNs noted in seen[0..8) */
+/* acc[0..8) = combine(acc[0..8), buf[0..8)), NaNs noted in seen[0..8). __builtin_memcpy: an
+ * unaligned vector load/store (plain memcpy becomes a call under _FORTIFY_SOURCE) */
 static inline void ${fn}_vstep($acc *restrict acc, $lane *restrict seen, const $acc *restrict buf)
 {
     ${fn}_vec r, v;
     ${fn}_mask m;
-    memcpy(&r, acc, sizeof r);
-    memcpy(&v, buf, sizeof v);
-    memcpy(&m, seen, sizeof m);
+    __builtin_memcpy(&r, acc, sizeof r);
+    __builtin_memcpy(&v, buf, sizeof v);
+    __builtin_memcpy(&m, seen, sizeof m);
     r = ${fn}_vcombine(r, v, &m);
-    memcpy(acc, &r, sizeof r);
-    memcpy(seen, &m, sizeof m);
+    __builtin_memcpy(acc, &r, sizeof r);
+    __builtin_memcpy(seen, &m, sizeof m);
 }
 
 /* the total of `lanes` accumulators: in registers (reading lanes back from memory right after
@@ -78,11 +79,11 @@ static inline $acc ${fn}_vtotal(const $acc *acc, const $lane *seen, int lanes)
 {
     ${fn}_vec r, v;
     ${fn}_mask m, s;
-    memcpy(&r, acc, sizeof r);
-    memcpy(&m, seen, sizeof m);
+    __builtin_memcpy(&r, acc, sizeof r);
+    __builtin_memcpy(&m, seen, sizeof m);
     for (int c = 8; c < lanes; c += 8) {
-        memcpy(&v, acc + c, sizeof v);
-        memcpy(&s, seen + c, sizeof s);
+        __builtin_memcpy(&v, acc + c, sizeof v);
+        __builtin_memcpy(&s, seen + c, sizeof s);
         r = ${fn}_vcombine(r, v, &m);
         m |= s;
     }

@@ -6,12 +6,11 @@
 #ifndef TC_REDUCE_H
 #define TC_REDUCE_H
 #include <stdlib.h>
-#include <string.h>
 #include "tc_kernel.h"
 
 /* output elements along the innermost kept dimension accumulated together
  * when that dimension is innermost (reductions over outer axes) */
-#define TC_TILE 512
+#define TC_TILE 1024
 /* elements of a row reduced as one block: NumPy's pairwise-sum block */
 #define TC_BLOCK 128
 /* rows summed in order before the pairwise steps, when outputs are tiles of columns */

@@ -36,6 +36,12 @@ def known_shape(var):
     return shape if shape is not None else tuple(1 if b else None for b in var.broadcastable)
 
 
+def known_size(var):
+    """`known_int(var)` when it is a valid size (>= 0), else None (NumPy's error comes at run time)."""
+    value = known_int(var)
+    return value if value is not None and value >= 0 else None
+
+
 def known_int(var):
     """The value of an integer size input when known now (a constant, or the length of a
     dimension whose size is known), else None."""
@@ -80,7 +86,10 @@ def _installed(rule, reads_values=False):
     def sizes(inputs, types, params):
         if not _has_known(inputs, reads_values):
             return None
-        out = rule(inputs, [known_shape(v) for v in inputs], types, **params)
+        try:
+            out = rule(inputs, [known_shape(v) for v in inputs], types, **params)
+        except (TypeError, ZeroDivisionError, OverflowError):
+            return None  # parameters the rule does not take: NumPy decides at run time
         if out is None:
             return None
         return [s if s is not None and len(s) == t.ndim and _informative(s, t) else None
@@ -153,6 +162,8 @@ def squeeze_sizes(inputs, shapes, types, axes, only_known):
 
 def reshape_sizes(inputs, shapes, types):
     target = [known_int(d) for d in inputs[1:]]
+    if any(d is not None and d < -1 for d in target) or target.count(-1) > 1:
+        return None  # NumPy's error, at run time
     size = _product(shapes[0])
     if -1 in target:
         rest = _product([d for d in target if d != -1])
@@ -168,7 +179,7 @@ def reshape_sizes(inputs, shapes, types):
 
 
 def broadcast_to_sizes(inputs, shapes, types):
-    target = [known_int(d) for d in inputs[1:]]
+    target = [known_size(d) for d in inputs[1:]]
     shape = shapes[0]
     out = list(target)
     for k, s in enumerate(shape):
@@ -182,24 +193,25 @@ def broadcast_to_sizes(inputs, shapes, types):
 
 
 def given_sizes(inputs, shapes, types, **params):  # alloc(fill, *dims), sum_to(g, *dims)
-    return [tuple(known_int(d) for d in inputs[1:])]
+    return [tuple(known_size(d) for d in inputs[1:])]
 
 
 def eye_sizes(inputs, shapes, types, dtype):
-    return [(known_int(inputs[0]), known_int(inputs[1]))]
+    return [(known_size(inputs[0]), known_size(inputs[1]))]
 
 
 def arange_sizes(inputs, shapes, types, dtype):
-    if not all(isinstance(v, Constant) for v in inputs):
+    values = [np.asarray(v.value).item() if isinstance(v, Constant) else known_int(v) for v in inputs]
+    if None in values:
         return None
-    start, stop, step = (np.asarray(v.value).item() for v in inputs)
-    if step == 0:
+    start, stop, step = values
+    if step == 0 or not all(math.isfinite(v) for v in (start, stop, step)):
         return None  # NumPy's own error, at run time
     return [(max(math.ceil((stop - start) / step), 0),)]  # NumPy's length formula
 
 
 def linspace_sizes(inputs, shapes, types, endpoint, dtype):
-    return [(known_int(inputs[2]),)]
+    return [(known_size(inputs[2]),)]
 
 
 def _axis_sizes(what, shapes, axis):
@@ -237,7 +249,7 @@ def stack_sizes(inputs, shapes, types, axis):
 
 def split_sizes(inputs, shapes, types, sections, axis, equal):
     size = shapes[0][axis]
-    if size is None:
+    if size is None or sections == 0:
         return None
     if isinstance(sections, int):
         if equal and size % sections:
@@ -258,7 +270,7 @@ def tile_sizes(inputs, shapes, types, reps):
 
 
 def repeat_sizes(inputs, shapes, types, axis):
-    r = known_int(inputs[1])
+    r = known_size(inputs[1])
     if r is None:
         return None
     if axis is None:
