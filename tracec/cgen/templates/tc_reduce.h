@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include "tc_kernel.h"
 
-/* output elements along the innermost kept dimension accumulated together
- * when that dimension is innermost (reductions over outer axes) */
+/* neighbouring outputs accumulated together when the kept dimension is the
+ * faster one in memory (reductions over leading axes): a whole row of 8 KiB */
 #define TC_TILE 1024
 /* elements of a row reduced as one block: NumPy's pairwise-sum block */
 #define TC_BLOCK 128
