@@ -8,6 +8,8 @@ the peers run the same math: NumPy with hand-written backprop, PyTorch eager
 successor, the same shared-variable program). First checks that the losses of
 a few steps from the same weights agree, then prints median step times with
 ratios to NumPy. Target: tracec no slower than PyTorch eager.
+On a shared 2-core machine the multi-threaded BLAS pools (OpenBLAS, MKL) stall
+badly whenever other work holds a core: compare with --threads 1.
 """
 import argparse
 import os

@@ -9,6 +9,8 @@ baseline), JAX lax.scan under jit, PyTorch's eager loop with autograd, PyTensor
 scan. Each implementation is timed in its own process; the gradients are first
 checked against PyTorch's (or NumPy's when PyTorch is absent).
 Target: tracec no slower than JAX lax.scan under jit and PyTorch eager.
+On a shared 2-core machine the multi-threaded BLAS pools (OpenBLAS, MKL) stall
+badly whenever other work holds a core: compare with --threads 1.
 """
 import argparse
 import os
