@@ -84,9 +84,8 @@ def _lower_fused(node, inner, renderer):
     return _lower_nodes(node, inner.nodes, inner.inputs, inner.outputs, renderer)
 
 
-def _lower_nodes(outer, nodes, inputs, outputs, renderer):
-    if not all(renderer.supports(n) for n in nodes):
-        return None
+def collect_args(inputs, nodes):
+    """(args, sources) of a kernel: the group's inputs (first use), then the constants its nodes read."""
     args, sources, seen = [], [], set()
     for k, v in enumerate(inputs):
         if id(v) not in seen:
@@ -99,6 +98,13 @@ def _lower_nodes(outer, nodes, inputs, outputs, renderer):
                 seen.add(id(v))
                 args.append(v)
                 sources.append(("const", _const_value(v)))
+    return args, sources
+
+
+def _lower_nodes(outer, nodes, inputs, outputs, renderer):
+    if not all(renderer.supports(n) for n in nodes):
+        return None
+    args, sources = collect_args(inputs, nodes)
     known = {id(v) for v in args} | {id(n.outputs[0]) for n in nodes}
     if any(id(v) not in known for n in nodes for v in n.inputs):
         return None  # reads a value it is not given (should not happen)

@@ -20,7 +20,7 @@ import numpy as np
 from ..trace.graph import Constant
 from ..trace.ops import OPS
 from .build import canonical
-from .kernel import template
+from .kernel import collect_args, template
 from .render import SUFFIX, CRenderer
 
 REDUCTIONS = ("sum", "prod", "max", "min", "any", "all")
@@ -98,23 +98,6 @@ def _plain_graph(nodes):
     return out
 
 
-def _collect_args(inputs, nodes):
-    """(args, sources): the group's inputs (first use), then the constants its nodes read."""
-    args, sources, seen = [], [], set()
-    for k, v in enumerate(inputs):
-        if id(v) not in seen:
-            seen.add(id(v))
-            args.append(v)
-            sources.append(("input", k))
-    for n in nodes:
-        for v in n.inputs:
-            if isinstance(v, Constant) and id(v) not in seen:
-                seen.add(id(v))
-                args.append(v)
-                sources.append(("const", np.asarray(v.value, dtype=v.dtype)))
-    return args, sources
-
-
 def _axes(params, ndim):
     axis = params.get("axis")
     if axis is None:
@@ -156,7 +139,7 @@ def lower_reduce(node, renderer=CRenderer()):
         return None
     if not all(n.op.kind == "elemwise" and renderer.supports(n) for n in producers):
         return None
-    args, sources = _collect_args(inputs, producers)
+    args, sources = collect_args(inputs, producers)
     if not args or not all(renderer.supports_dtype(v.dtype) for v in args):
         return None
     known = {id(v) for v in args} | {id(n.outputs[0]) for n in producers}
