@@ -65,6 +65,20 @@ def test_program_and_print_loc():
     assert THIS_FILE not in dprint(f, print_loc=False)
 
 
+def test_print_loc_false_hides_lines_of_inner_graph_headers_too():
+    a, b = tc.dscalar("a"), tc.dscalar("b")
+    z = tc.ifelse(a < b, np.sqrt(a), np.log(b))  # IFELSE_LINE
+    with open(__file__) as fh:
+        line = next(i for i, s in enumerate(fh, 1) if s.rstrip().endswith("# IFELSE_LINE"))
+    shown = dprint(z).split("Inner graphs:")[1]
+    header = next(s for s in shown.splitlines() if s.startswith("ifelse [id"))
+    assert header.endswith(f"  {THIS_FILE}:{line}")
+    hidden = dprint(z, print_loc=False)
+    assert "Inner graphs:" in hidden and THIS_FILE not in hidden
+    header = next(s for s in hidden.splitlines() if s.startswith("ifelse [id"))
+    assert header == header.rstrip() and re.fullmatch(r"ifelse(\{.*\})? \[id \w+\]", header)
+
+
 def test_deep_graph_does_not_hit_the_recursion_limit():
     x = tc.dvector("x")
     y = x

@@ -39,6 +39,19 @@ def test_dot_kinds_are_visually_distinct():
     assert "test_pydotprint.py:" in node_line(text, "multiply")  # ops show the user's line
 
 
+def test_print_loc_puts_the_line_under_op_labels():
+    x = tc.dvector("x")
+    y = np.exp(x) * 2  # EXP_LINE
+    with open(__file__) as fh:
+        line = next(i for i, s in enumerate(fh, 1) if s.rstrip().endswith("# EXP_LINE"))
+    where = f"test_pydotprint.py:{line}"
+    assert f'label="exp\\n{where}"' in dot_source(y)
+    hidden = dot_source(y, print_loc=False)
+    labels = re.findall(r'\blabel="((?:[^"\\]|\\.)*)"', hidden)
+    assert "exp" in labels and "multiply" in labels and not any(where in s for s in labels)
+    assert where in node_line(hidden, "exp")  # the tooltip keeps it
+
+
 def test_compact_false_draws_values_and_legend():
     x = tc.dvector("x")
     y = np.exp(x) * 2

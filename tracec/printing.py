@@ -155,13 +155,24 @@ def _params_text(node):
     return ",".join(parts)
 
 
+def _output_suffix(var, sep=""):
+    """``.k`` for output k of a node with several outputs, else ''."""
+    owner = var.owner
+    return f"{sep}.{var.index}" if owner is not None and len(owner.outputs) > 1 else ""
+
+
 def _label(var):
     if isinstance(var, Constant):
         return constant_text(var)
     if var.owner is None:
         kind = "shared " if var.shared is not None else ""
         return f"{kind}{var.name or '<input>'}"
-    return node_label(var.owner) + (f".{var.index}" if len(var.owner.outputs) > 1 else "")
+    return node_label(var.owner) + _output_suffix(var)
+
+
+def _value_label(var):
+    """What an edge carrying `var` is labelled with: its type (and which output it is)."""
+    return var.type.short() + _output_suffix(var, " ")
 
 
 def node_label(node):
@@ -171,6 +182,11 @@ def node_label(node):
 
 def short_loc(loc):
     return f"{os.path.basename(loc.filename)}:{loc.lineno}"
+
+
+def with_loc(text, where, print_loc, sep="  "):
+    """`text` followed by `where` (an op's ``file:line``) when `print_loc` is on and there is one."""
+    return f"{text}{sep}{where}" if print_loc and where else text
 
 
 # -- debugprint --------------------------------------------------------------------
@@ -248,12 +264,10 @@ class _TreePrinter:
             ident, seen = self._id(var)
             is_leaf = var.owner is None or id(var) in self.stop
             typ = f" <{var.type.short()}>" if self.print_type else ""
-            loc = ""
-            if not is_leaf and not seen and self.print_loc:
-                loc = f"  {short_loc(var.owner.loc)}"
+            where = short_loc(var.owner.loc) if not is_leaf and not seen else ""
             more = " ..." if seen and not is_leaf else ""
             label = _label(var) if not (is_leaf and var.owner is not None) else f"outer {_label(var)}"
-            self.lines.append(f"{lead}{label} [id {ident}]{typ}{more}{loc}")
+            self.lines.append(with_loc(f"{lead}{label} [id {ident}]{typ}{more}", where, self.print_loc))
             if seen or is_leaf:
                 continue
             if inner_graphs(var.owner):
@@ -280,7 +294,7 @@ class _TreePrinter:
                 first = False
             ident = self.names[id(node)]
             self.lines.append("")
-            self.lines.append(f"{node_label(node)} [id {ident}]  {short_loc(node.loc)}")
+            self.lines.append(with_loc(f"{node_label(node)} [id {ident}]", short_loc(node.loc), self.print_loc))
             for inner in inner_graphs(node):
                 saved = self.stop
                 self.stop = saved | {id(v) for v in inner.inputs}
@@ -353,12 +367,8 @@ class _ModelBuilder:
         if (gid, key) not in self.ids:
             nid = self._node(gid, key, kind="var", label=var.name or "", type=var.type.short(), loc="",
                              where="")
-            self.edges.append({"src": op_id, "dst": nid, "label": self._out_label(var), "kind": "data"})
+            self.edges.append({"src": op_id, "dst": nid, "label": _value_label(var), "kind": "data"})
         return self.ids[(gid, key)]
-
-    def _out_label(self, var):
-        suffix = f" .{var.index}" if var.owner is not None and len(var.owner.outputs) > 1 else ""
-        return var.type.short() + suffix
 
     def _fill(self, gid, roots, stop):
         from .trace.graph import toposort
@@ -370,7 +380,7 @@ class _ModelBuilder:
                              loc=node.loc.describe(), where=short_loc(node.loc), inner=[])
             for k, var in enumerate(node.inputs):
                 src = self._source(gid, var, stop)
-                label = self._out_label(var) if self.compact or var.owner is None else ""
+                label = _value_label(var) if self.compact or var.owner is None else ""
                 self.edges.append({"src": src, "dst": nid, "label": label, "kind": "data", "pos": k})
             for sub in inner:
                 title = sub.label if sub.label.startswith(node.op.name) else f"{node.op.name} {sub.label}"
@@ -385,5 +395,5 @@ class _ModelBuilder:
             rid = self._node(gid, ("root", label), kind=kind, label=label, type=var.type.short(), loc="",
                              where="")
             src = self._source(gid, var, stop)
-            self.edges.append({"src": src, "dst": rid, "label": self._out_label(var),
+            self.edges.append({"src": src, "dst": rid, "label": _value_label(var),
                                "kind": "update" if kind != "output" else "data"})

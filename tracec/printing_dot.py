@@ -7,7 +7,7 @@ needs the optional `graphviz` Python package and Graphviz's `dot` program:
 """
 import os
 
-from .printing import graph_model
+from .printing import graph_model, with_loc
 
 FORMATS = ("png", "svg", "pdf", "dot")
 
@@ -96,9 +96,7 @@ def _node_stmt(n, print_loc):
     kind = n["kind"]
     style = STYLES["composite" if kind == "op" and n.get("inner") else kind]
     if kind == "op":
-        label = _shorten(n["label"])
-        if print_loc and n["where"]:
-            label += "\n" + n["where"]
+        label = with_loc(_shorten(n["label"]), n["where"], print_loc, sep="\n")
         tooltip = f"{n['label']}: {n['type']}\n{n['loc']}"
     elif kind in ("output", "update", "writeback"):
         label, tooltip = n["label"], f"{n['label']}: {n['type']}"
@@ -134,6 +132,9 @@ def pydotprint(obj, outfile=None, format=None, compact=True, graph="traced", leg
         For compiled functions: the graph as traced, or as the backend runs it.
     legend : bool
         Add a legend of the node kinds.
+    print_loc : bool
+        Show the ``file:line`` that built each op under its name (its tooltip
+        has the location either way).
 
     Returns
     -------

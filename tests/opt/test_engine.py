@@ -253,3 +253,31 @@ def test_functions_compiled_from_several_threads_agree():
         t.join()
     assert not errors
     assert len(results) == 20 and all(np.isclose(r, expected) for r in results)
+
+
+def test_toposort_stops_at_variables_or_at_their_ids():
+    from tracec.trace.graph import toposort
+    x, y = tc.dvector("x"), tc.dvector("y")
+    e = np.exp(x)
+    out = (np.sin(e) * y).variable
+    names = [n.op.name for n in toposort([out])]
+    assert names == ["exp", "sin", "multiply"]  # inputs first, each node's inputs in order
+    assert toposort([out], stop=[e.variable]) == toposort([out], stop_ids={id(e.variable): e.variable})
+    assert [n.op.name for n in toposort([out], stop_ids={id(e.variable)})] == ["sin", "multiply"]
+    with pytest.raises(TypeError, match="not both"):
+        toposort([out], stop=[e.variable], stop_ids={id(e.variable)})
+
+
+def test_new_nodes_of_a_replacement_merge_in_the_same_sweep():
+    @on("square")
+    def square_to_multiply(node):  # square(y) -> y * y
+        y = node.inputs[0]
+        return Builder(node)("multiply", y, y)
+
+    x = tc.dvector("x")
+    prog = program([x], np.exp(x * x) + np.exp(np.square(x)))
+    out, stats = run_pass(prog, "square", [square_to_multiply])
+    assert op_counts(out) == {"multiply": 1, "exp": 1, "add": 1}  # the new x*x and exp merged
+    assert stats["sweeps"] == 1 and stats["rewrites"] == {"square_to_multiply": 1}
+    values = [rand(6)]
+    np.testing.assert_allclose(run(out, values)[0], run(prog, values)[0], rtol=1e-15)

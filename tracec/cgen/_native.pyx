@@ -205,6 +205,8 @@ cdef class KernelStep(Step):
     cdef uint8_t reduced[TC_MAX_NDIM]
     cdef uint8_t *bcast          # n_in x ndim, right-aligned: 1 where the dimension must be 1
     cdef list in_dtypes, buffers
+    cdef bint ran_native         # the last run called the kernel on the slots' own arrays
+    cdef int64_t last_shape[TC_MAX_NDIM]  # ... over this iteration shape (a loop plan replays it)
 
     def __cinit__(self, node, ins, outs, frees, size_t fn, args, in_dtypes, in_broadcastable, out_dtypes,
                   int ndim, int dest, weak, reduced_axes=(), bint keepdims=False):
@@ -250,6 +252,7 @@ cdef class KernelStep(Step):
         cdef list keep = None
         cdef PyObject *p
         cdef tc_ctx ctx
+        self.ran_native = False
         for k in range(self.n_weak):  # NumPy raises OverflowError for a Python int the dtype cannot hold
             obj = store[self.weak[k]]
             if not -128 <= obj < 128:
@@ -293,7 +296,7 @@ cdef class KernelStep(Step):
                     k += 1
         for j in range(self.n_out):
             out = None
-            if j == 0 and self.dest >= 0:
+            if j == 0 and self.dest >= 0 and not runner.recording:  # a recorded step keeps every value
                 out = store[self.dest]
                 if not fits(out, self.res_ndim, oshape, self.typenums[0]):
                     out = None
@@ -312,6 +315,10 @@ cdef class KernelStep(Step):
         ctx.status = 0
         ctx.parallel_threshold = runner.threshold
         ctx.message[0] = 0
+        if runner.recording:
+            self.ran_native = keep is None
+            for d in range(ndim):
+                self.last_shape[d] = shape[d]
         if n >= runner.threshold:
             with nogil:
                 self.fn(args, n_in + self.n_out, <const int64_t *>shape, ndim, &ctx)
@@ -356,6 +363,7 @@ cdef class Runner:
     cdef public object timer          # callable(node, seconds) timing every step (profile=True)
     cdef int nthreads, cpus
     cdef int64_t threshold
+    cdef bint recording               # keep every slot's value, write no input in place (LoopPlan.record)
     cdef dict config                  # tc.config's values: threads and threshold are read every call
     # fast calls
     cdef readonly bint fast_ready
@@ -402,8 +410,9 @@ cdef class Runner:
                 start = perf_counter()
                 step.run(store, self)
                 timer(step.node, perf_counter() - start)
-            for k in range(step.n_frees):
-                store[step.frees[k]] = None
+            if not self.recording:
+                for k in range(step.n_frees):
+                    store[step.frees[k]] = None
         return 0
 
     def run(self, values):
@@ -577,6 +586,27 @@ cdef class Stack:
         self.count += 1
         return 0
 
+    cdef bint takes_rows_of(self, cnp.ndarray arr):
+        """Can `push_raw` take the data of arrays like `arr` (C-contiguous rows of this stack)?"""
+        cdef int d
+        if self.buf is None or cnp.PyArray_TYPE(arr) != self.typenum or cnp.PyArray_NDIM(arr) != self.row_ndim:
+            return False
+        for d in range(self.row_ndim):
+            if cnp.PyArray_DIMS(arr)[d] != self.row_shape[d]:
+                return False
+        return cnp.PyArray_NBYTES(arr) == self.row_bytes
+
+    cdef int push_raw(self, const char *data) except -1:
+        """Append a row from C-contiguous memory of the row's layout."""
+        cdef Py_ssize_t pos
+        if not self.keep and self.count == self.capacity:
+            self.buf = np.concatenate([self.buf, np.empty_like(self.buf)])
+            self.capacity *= 2
+        pos = self.count % self.keep if self.keep else self.count
+        memcpy(<char *>cnp.PyArray_DATA(self.buf) + pos * self.row_bytes, data, self.row_bytes)
+        self.count += 1
+        return 0
+
     cdef object result(self):
         """The rows in step order (None when no step ran)."""
         cdef Py_ssize_t start
@@ -599,6 +629,9 @@ cdef class ScanStep(Step):
     cdef object info, setup, where
     cdef list seq_taps, state_taps, out_dtypes, out_ndims, keep
     cdef int n_rec, n_plain, n_states, has_until
+    cdef bint replayable, stopped
+    cdef readonly Py_ssize_t replayed  # steps of the last run replayed from a recorded plan (tests, profiles)
+    cdef readonly str not_replayed     # why the last run was not replayed (None: it was, or it was too short)
 
     def __cinit__(self, node, ins, outs, frees, Runner inner, setup):
         info = node.params["info"]
@@ -616,12 +649,13 @@ cdef class ScanStep(Step):
         self.out_dtypes = [v.dtype for v in stacked]
         self.out_ndims = [v.ndim for v in stacked]
         self.keep = list(info.keep or (None,) * len(stacked))
+        self.replayable = all(isinstance(step, (KernelStep, GemmStep)) for step in inner.steps)
 
     cdef int run(self, list store, Runner runner) except -1:
-        cdef Py_ssize_t n, t, k, j, base
-        cdef list seqs, histories, rest, base_store, istore, hist, stacks, outs, taps
-        cdef Stack stack
+        cdef Py_ssize_t n, t, k
+        cdef list seqs, histories, rest, base_store, stacks, istore
         cdef Runner inner = self.inner
+        cdef LoopPlan plan
         cdef int i
         values = [store[self.node_ins[i]] for i in range(self.n_node_in)]
         setup = self.setup(values[0], values[1:], self.info)
@@ -629,44 +663,44 @@ cdef class ScanStep(Step):
             return self.run_numpy(store)
         n, seqs, histories, rest = setup
         base_store = list(inner.template)
-        k = 0
-        for taps in self.seq_taps:
-            k += len(taps)
-        for taps in self.state_taps:
-            k += len(taps)
+        k = sum(map(len, self.seq_taps)) + sum(map(len, self.state_taps))
         for i in range(len(rest)):
             base_store[inner.in_slots[k + i]] = rest[i]
         stacks = [Stack(self.out_dtypes[j], self.out_ndims[j], self.keep[j] or 0, n)
                   for j in range(len(self.out_dtypes))]
+        # a loop of C kernels and BLAS calls records a step, then replays it with no Python per step
+        record = n >= PLAN_MIN_STEPS and runner.timer is None and self.replayable
         t = 0
-        while t < n:
-            istore = list(base_store)
-            k = 0
-            for j in range(len(seqs)):
-                taps = <list>self.seq_taps[j]
-                base = t - <Py_ssize_t>min(taps)
-                for tap in taps:
-                    istore[inner.in_slots[k]] = row_view(<cnp.ndarray>seqs[j], base + <Py_ssize_t>tap)
-                    k += 1
-            for j in range(self.n_states):
-                hist = <list>histories[j]
-                for tap in <list>self.state_taps[j]:
-                    istore[inner.in_slots[k]] = hist[len(hist) + <Py_ssize_t>tap]
-                    k += 1
-            inner.execute(istore)
-            outs = [istore[inner.root_slots[i]] for i in range(inner.n_roots)]
-            for j in range(self.n_states):
-                hist = <list>histories[j]
-                hist.append(outs[j])
-                if len(hist) > -<Py_ssize_t>min(<list>self.state_taps[j]):
-                    del hist[0]
-            for j in range(self.n_rec):
-                (<Stack>stacks[j]).push(outs[j], self.where)
-            for j in range(self.n_plain):
-                (<Stack>stacks[self.n_rec + j]).push(outs[self.n_states + j], self.where)
+        self.stopped = False
+        self.replayed = 0
+        self.not_replayed = None if self.replayable else "a step of the loop body has no C implementation"
+        while t < n and not self.stopped:
+            if record and t < 2:  # step 0 may change a state's shape (broadcasting its initial value)
+                inner.recording = True
+                try:
+                    istore = self.step(t, seqs, histories, base_store, stacks)
+                finally:
+                    inner.recording = False
+                t += 1
+                if self.stopped or t >= n:
+                    break
+                found = build_plan(self, istore, seqs, histories, stacks)
+                if isinstance(found, str):
+                    self.not_replayed = found
+                    continue
+                plan = <LoopPlan>found
+                self.not_replayed = None
+                del istore
+                fill_rings(plan, histories, t)
+                k = t
+                t = plan.replay(t, n, inner)
+                self.replayed = t - k
+                self.stopped = plan.stopped
+                histories = plan.histories(t, [-min(taps) for taps in self.state_taps])
+                record = False
+                continue
+            self.step(t, seqs, histories, base_store, stacks)
             t += 1
-            if self.has_until and outs[inner.n_roots - 1]:
-                break
         if t == 0:
             return self.run_numpy(store)  # no step ran: the NumPy scan knows the empty shapes
         results = [(<Stack>s).result() for s in stacks]
@@ -677,6 +711,40 @@ cdef class ScanStep(Step):
         for i in range(self.n_node_out):
             store[self.node_outs[i]] = results[i]
         return 0
+
+    cdef list step(self, Py_ssize_t t, list seqs, list histories, list base_store, list stacks):
+        """Run step t through the checked path: its inner values (self.stopped: tc.until held)."""
+        cdef Py_ssize_t k, j, base
+        cdef list istore, hist, outs, taps
+        cdef Runner inner = self.inner
+        cdef int i
+        istore = list(base_store)
+        k = 0
+        for j in range(len(seqs)):
+            taps = <list>self.seq_taps[j]
+            base = t - <Py_ssize_t>min(taps)
+            for tap in taps:
+                istore[inner.in_slots[k]] = row_view(<cnp.ndarray>seqs[j], base + <Py_ssize_t>tap)
+                k += 1
+        for j in range(self.n_states):
+            hist = <list>histories[j]
+            for tap in <list>self.state_taps[j]:
+                istore[inner.in_slots[k]] = hist[len(hist) + <Py_ssize_t>tap]
+                k += 1
+        inner.execute(istore)
+        outs = [istore[inner.root_slots[i]] for i in range(inner.n_roots)]
+        for j in range(self.n_states):
+            hist = <list>histories[j]
+            hist.append(outs[j])
+            if len(hist) > -<Py_ssize_t>min(<list>self.state_taps[j]):
+                del hist[0]
+        for j in range(self.n_rec):
+            (<Stack>stacks[j]).push(outs[j], self.where)
+        for j in range(self.n_plain):
+            (<Stack>stacks[self.n_rec + j]).push(outs[self.n_states + j], self.where)
+        if self.has_until and outs[inner.n_roots - 1]:
+            self.stopped = True
+        return istore
 
 
 cdef extern from "tc_blas.h":
@@ -715,6 +783,8 @@ cdef class GemmStep(Step):
     cdef int32_t code
     cdef object dtype
     cdef list buffer
+    cdef bint ran_native, last_gemv  # the last run called BLAS on the slots' own arrays (gemv or gemm)
+    cdef double last_alpha, last_beta
 
     def __cinit__(self, node, ins, outs, frees, int a, int b, int c, int alpha, int beta, dtype, int out_ndim):
         self.native = True
@@ -739,6 +809,7 @@ cdef class GemmStep(Step):
         cdef int nd, k, d, rc
         cdef double alpha = 1.0, beta = 0.0
         cdef PyObject *p
+        self.ran_native = False
         if BLAS.interface == 0:
             return self.run_numpy(store)
         a = self.operand(store, self.a, &A)
@@ -792,4 +863,10 @@ cdef class GemmStep(Step):
         if rc or ctx.status:
             return self.run_numpy(store)  # cases BLAS does not take, and errors: NumPy raises or runs them
         store[self.node_outs[0]] = out
+        if runner.recording:
+            self.ran_native = a is store[self.a] and b is store[self.b] and (c is None or c is store[self.c])
+            self.last_gemv, self.last_alpha, self.last_beta = not (A.ndim == 2 and B.ndim == 2), alpha, beta
         return 0
+
+
+include "_loop_plan.pxi"

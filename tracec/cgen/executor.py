@@ -123,6 +123,12 @@ def _blas_ready():
     return _blas_state[0]
 
 
+def _const_array(var):
+    """A constant a kernel reads, as an array of the kernel's dtype (converted once, not every call;
+    NumPy steps keep the Python value, whose weak type decides their result dtype)."""
+    return np.asarray(var.value, dtype=var.dtype)
+
+
 def _scan_setup(n_steps, values, info):
     from ..trace.scan import scan_setup
     return scan_setup(n_steps, values, info)[:4]
@@ -165,6 +171,8 @@ class CExecutor:
     def _install(self, compile):
         """Load the kernels available (compiling the missing ones if `compile`), then plan the steps."""
         paths = _module_paths(self._kernels, compile)
+        if paths:
+            build.passive_openmp_threads()
         for node, (name, _) in zip(self._lowered, self._kernels):
             if name not in paths or id(node) in self.kernels:
                 continue
@@ -212,7 +220,8 @@ class CExecutor:
             args = None
             if id(node) in self.kernels:
                 spec = self.specs[id(node)]
-                args = [ins[src] if kind == "input" else const_slot(("kernel", id(a)), src)
+                args = [const_slot(("kernel", id(a)), _const_array(a)) if isinstance(a, Constant)
+                        else ins[src] if kind == "input" else const_slot(("kernel", id(a)), src)
                         for a, (kind, src) in zip(spec.args, spec.sources)]
             plans.append((node, ins, outs, args))
         for v in roots:
@@ -243,7 +252,9 @@ class CExecutor:
 
     def _step(self, node, ins, outs, args, frees):
         if node.op.name == "scan" and not node.params["info"].checkpoint:
-            inner = CExecutor(node.params["info"].inner.program, compile=self._compiling)
+            # a loop body of C kernels only is replayed without Python per step: lone ufuncs too
+            with config.change(c_single_ops=True):
+                inner = CExecutor(node.params["info"].inner.program, compile=self._compiling)
             self._inner.append(inner)
             return ScanStep(node, ins, outs, frees, inner.runner, _scan_setup)
         if node.op.name in _PRODUCTS and _blas_product(node) and _blas_ready():

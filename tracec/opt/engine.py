@@ -153,10 +153,11 @@ class _SweepState:
     def __init__(self, sweeper):
         self.sweeper = sweeper
         self.merge = sweeper.merge
-        self.memo = {}       # id(variable of the old graph or of a replacement) -> final variable
+        # id(variable of the old graph or of a replacement) -> final variable; final
+        # variables are keys too (of themselves), so memo holds every visited value
+        self.memo = {}
         self.consts = {}     # constant key -> canonical Constant
         self.cache = {}      # merge key -> (params, final outputs of the first such node)
-        self.done = set()    # ids of final variables (their nodes were visited)
         self.keep = []       # every variable whose id is recorded stays alive: ids stay unique
         self.changed = False
         self.complete = True
@@ -192,7 +193,7 @@ class _SweepState:
             else:
                 self.changed = True
                 if depth < MAX_NESTING:
-                    for new in self._new_nodes(replacement):
+                    for new in toposort(replacement, stop_ids=memo):  # its nodes not visited yet
                         self.visit(new, depth + 1)
                     replacement = [memo.get(id(v), v) for v in replacement]
                 else:
@@ -203,33 +204,13 @@ class _SweepState:
         self._map(node, outputs)
 
     def _map(self, node, outputs):
-        clients = _CLIENTS
+        clients, memo = _CLIENTS, self.memo
         self.keep.append(outputs)
         for old, new in zip(node.outputs, outputs):
-            self.memo[id(old)] = new
-            self.done.add(id(new))
+            memo[id(old)] = new
+            memo.setdefault(id(new), new)  # an old variable already rewritten keeps its mapping
             if new is not old:
                 clients[id(new)] = clients.get(id(new), 0) + clients.get(id(old), 0)
-
-    def _new_nodes(self, variables):
-        """Nodes of a replacement not visited yet, inputs first."""
-        done, order, seen = self.done, [], set()
-        stack = [(v.owner, False) for v in variables
-                 if v.owner is not None and id(v) not in done and id(v) not in self.memo]
-        while stack:
-            node, expanded = stack.pop()
-            if expanded:
-                order.append(node)
-                continue
-            if id(node) in seen:
-                continue
-            seen.add(id(node))
-            stack.append((node, True))
-            for v in node.inputs:
-                if v.owner is not None and id(v) not in done and id(v) not in self.memo \
-                        and id(v.owner) not in seen:
-                    stack.append((v.owner, False))
-        return order
 
 
 class Sweeper:

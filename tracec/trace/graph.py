@@ -149,13 +149,18 @@ class Node:
         return f"<Node {self.op.name} at {self.loc}>"
 
 
-def toposort(outputs, stop=()):
-    """Nodes needed to compute `outputs`, inputs before users.
+def toposort(outputs, stop=(), stop_ids=None):
+    """Nodes needed to compute `outputs`, inputs before users (each node's inputs in order).
 
     The walk does not go past variables in `stop` (they act as inputs).
-    Iterative, so ten-thousand-node graphs do not hit the recursion limit.
+    `stop_ids` replaces `stop` for a caller that already holds the ids of
+    those variables in a set or dict (the optimizer, for the variables it has
+    rewritten). Iterative, so ten-thousand-node graphs do not hit the
+    recursion limit.
     """
-    stop = set(map(id, stop))
+    if stop_ids is not None and stop:
+        raise TypeError("toposort: give `stop` (variables) or `stop_ids` (their ids), not both")
+    stop = set(map(id, stop)) if stop_ids is None else stop_ids
     order, seen = [], set()
     for out in outputs:
         if out.owner is None or id(out) in stop or id(out.owner) in seen:

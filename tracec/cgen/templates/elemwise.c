@@ -30,11 +30,20 @@ $scalars
     if (cnd == 1 && $contiguous_test) {
         /* contiguous fast path */
 $contiguous_pointers
-        #pragma omp parallel num_threads(nthreads) if (nthreads > 1) reduction(| : status)
-        {
+        if (nthreads > 1) {
+            #pragma omp parallel num_threads(nthreads) reduction(| : status)
+            {
+                int32_t tc_st = 0;
+                feclearexcept(FE_ALL_EXCEPT);
+                #pragma omp for schedule(static)
+                for (int64_t i = 0; i < n; i++) {
+$contiguous_body
+                }
+                status |= tc_st | tc_fp_status();
+            }
+        } else {  /* no parallel region: entering one costs more than a small array's loop */
             int32_t tc_st = 0;
             feclearexcept(FE_ALL_EXCEPT);
-            #pragma omp for schedule(static)
             for (int64_t i = 0; i < n; i++) {
 $contiguous_body
             }
@@ -44,11 +53,25 @@ $contiguous_body
         /* general path: strided and broadcast operands, one row at a time */
         const int64_t inner = cshape[cnd - 1], rows = n / inner;
 $strides
-        #pragma omp parallel num_threads(nthreads) if (nthreads > 1) reduction(| : status)
-        {
+        if (nthreads > 1) {
+            #pragma omp parallel num_threads(nthreads) reduction(| : status)
+            {
+                int32_t tc_st = 0;
+                feclearexcept(FE_ALL_EXCEPT);
+                #pragma omp for schedule(static)
+                for (int64_t row = 0; row < rows; row++) {
+                    char *p[TC_NARGS];
+                    tc_row_pointers(args, TC_NARGS, st, cshape, cnd, row, p);
+$row_pointers
+                    for (int64_t i = 0; i < inner; i++) {
+$strided_body
+                    }
+                }
+                status |= tc_st | tc_fp_status();
+            }
+        } else {
             int32_t tc_st = 0;
             feclearexcept(FE_ALL_EXCEPT);
-            #pragma omp for schedule(static)
             for (int64_t row = 0; row < rows; row++) {
                 char *p[TC_NARGS];
                 tc_row_pointers(args, TC_NARGS, st, cshape, cnd, row, p);
