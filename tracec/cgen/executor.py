@@ -104,12 +104,14 @@ _blas_state = []
 
 
 def _blas_product(node):
-    """Can BLAS run this product: float32 or float64 throughout, 1-d or 2-d operands?"""
+    """Can BLAS run this product: float32 or float64 throughout, 1-d or 2-d operands, or stacks of
+    matrices for matmul?"""
     out = node.outputs[0]
     a, b = node.inputs[:2]
     operands = [a, b] + ([node.inputs[2]] if node.op.name in ("gemm", "gemv") else [])
+    ranks = a.ndim in (1, 2) and b.ndim in (1, 2) or node.op.name == "matmul" and min(a.ndim, b.ndim) >= 2
     return out.dtype in (np.float32, np.float64) and all(v.dtype == out.dtype for v in operands) \
-        and a.ndim in (1, 2) and b.ndim in (1, 2) and not any(v.type.weak for v in operands)
+        and ranks and not any(v.type.weak for v in operands)
 
 
 def _blas_ready():
