@@ -19,6 +19,15 @@ def main(argv=None):
             by_kind.setdefault(op.kind, []).append(name)
         for kind, names in sorted(by_kind.items()):
             print(f"{kind} ({len(names)}): {' '.join(names)}")
+        from tracec.cgen.executor import how_op_runs
+        by_way = {}
+        for name, op in sorted(tc.OPS.items()):
+            by_way.setdefault(how_op_runs(op), []).append(name)
+        print("\nFAST_RUN executes them as:")
+        for way in ("C kernel", "C reduction", "BLAS", "native loop", "view", "copy", "NumPy"):
+            names = by_way.get(way, [])
+            print(f"  {way} ({len(names)}): {' '.join(names)}")
+        print("(elementwise ops of dtypes C has no type for, and BLAS products of integers, run NumPy too)")
     elif args.command == "numpy":
         from tracec.trace.numpy_api import HANDLED
         from tracec.trace.numpy_shape import HANDLED_CREATION

@@ -97,6 +97,28 @@ def _module_paths(kernels, compile=True):
 _PRODUCTS = ("gemm", "gemv", "matmul", "dot")
 
 
+# ops whose NumPy implementation returns a view, or only moves or fills memory at memcpy speed
+_VIEWS = {"broadcast_to", "expand_dims", "reshape", "squeeze", "transpose", "flip", "getitem", "shape_i",
+          "stop_gradient", "split", "debug_print", "debug_breakpoint"}
+_COPIES = {"alloc", "arange", "concatenate", "copy", "eye", "linspace", "repeat", "roll", "setitem", "stack",
+           "tile"}
+
+
+def how_op_runs(op):
+    """How FAST_RUN executes `op`: 'C kernel', 'C reduction', 'BLAS', 'native loop', 'view',
+    'copy' (NumPy moving memory) or 'NumPy' (NumPy computing)."""
+    from .reduce_kernel import REDUCTIONS
+    if op.name in ("fused_elemwise", "inplace_elemwise") or getattr(op, "c_expr", None) is not None:
+        return "C kernel"
+    if op.name in REDUCTIONS:
+        return "C reduction"
+    if op.name in _PRODUCTS:
+        return "BLAS"
+    if op.name == "scan":
+        return "native loop"
+    return "view" if op.name in _VIEWS else "copy" if op.name in _COPIES else "NumPy"
+
+
 def _is_reduction(spec):
     return isinstance(spec, ReduceSpec)
 
