@@ -24,7 +24,8 @@ def main(argv=None):
         for name, op in sorted(tc.OPS.items()):
             by_way.setdefault(how_op_runs(op), []).append(name)
         print("\nFAST_RUN executes them as:")
-        for way in ("C kernel", "C reduction", "BLAS", "native loop", "view", "copy", "NumPy"):
+        for way in ("C kernel", "C reduction", "BLAS", "native loop", "native branch", "view", "copy",
+                    "NumPy"):
             names = by_way.get(way, [])
             print(f"  {way} ({len(names)}): {' '.join(names)}")
         print("(elementwise ops of dtypes C has no type for, and BLAS products of integers, run NumPy too)")

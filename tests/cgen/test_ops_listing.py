@@ -6,7 +6,8 @@ from tracec.cgen.executor import how_op_runs
 
 def test_every_op_has_a_way_to_run_and_the_main_ones_are_native():
     ways = {name: how_op_runs(op) for name, op in tc.OPS.items()}
-    assert set(ways.values()) <= {"C kernel", "C reduction", "BLAS", "native loop", "view", "copy", "NumPy"}
+    assert set(ways.values()) <= {"C kernel", "C reduction", "BLAS", "native loop", "native branch", "view", "copy",
+                                 "NumPy"}
     assert ways["exp"] == ways["fused_elemwise"] == "C kernel"
     assert ways["sum"] == "C reduction" and ways["matmul"] == ways["gemm"] == "BLAS"
     assert ways["scan"] == "native loop" and ways["reshape"] == "view"

@@ -747,6 +747,33 @@ cdef class ScanStep(Step):
         return istore
 
 
+cdef class IfElseStep(Step):
+    """tc.ifelse run natively: the condition picks one branch's Runner; the other never runs."""
+    cdef Runner then_runner, else_runner
+    cdef int n_then
+    cdef list dtypes
+
+    def __cinit__(self, node, ins, outs, frees, Runner then_runner, Runner else_runner):
+        info = node.params["info"]
+        self.then_runner, self.else_runner = then_runner, else_runner
+        self.n_then = len(info.then_graph.captured)
+        self.dtypes = [v.dtype for v in node.outputs]
+
+    cdef int run(self, list store, Runner runner) except -1:
+        cdef int i
+        if store[self.node_ins[0]]:
+            outs = self.then_runner.run([store[self.node_ins[1 + i]] for i in range(self.n_then)])
+        else:
+            outs = self.else_runner.run([store[self.node_ins[i]] for i in range(1 + self.n_then, self.n_node_in)])
+        for i in range(self.n_node_out):
+            value = outs[i]
+            if not cnp.PyArray_CheckExact(value) or cnp.PyArray_TYPE(<cnp.ndarray>value) != \
+                    (<cnp.dtype>self.dtypes[i]).type_num:
+                value = np.asarray(value, dtype=self.dtypes[i])
+            store[self.node_outs[i]] = value
+        return 0
+
+
 cdef extern from "tc_blas.h":
     ctypedef void (*tc_blas_fn)()
     ctypedef struct tc_blas:

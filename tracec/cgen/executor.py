@@ -21,10 +21,12 @@ from .reduce_kernel import signature as reduce_signature
 from .render import CRenderer
 
 try:
-    from ._native import MAX_KERNEL_ARGS, NOMATCH, GemmStep, KernelStep, Runner, ScanStep, Step, load, set_blas
+    from ._native import (MAX_KERNEL_ARGS, NOMATCH, GemmStep, IfElseStep, KernelStep, Runner, ScanStep, Step,
+                         load, set_blas)
     _RUNTIME_ERROR = None
 except ImportError as exc:  # not built (a source tree without `pip install -e .`)
-    MAX_KERNEL_ARGS, NOMATCH, GemmStep, KernelStep, Runner, ScanStep, Step, load, set_blas = (0,) + (None,) * 8
+    MAX_KERNEL_ARGS, NOMATCH, GemmStep, IfElseStep, KernelStep, Runner, ScanStep, Step, load, set_blas = \
+        (0,) + (None,) * 9
     _RUNTIME_ERROR = exc
 
 _CPUS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
@@ -114,8 +116,8 @@ def how_op_runs(op):
         return "C reduction"
     if op.name in _PRODUCTS:
         return "BLAS"
-    if op.name == "scan":
-        return "native loop"
+    if op.name in ("scan", "ifelse"):
+        return "native loop" if op.name == "scan" else "native branch"
     return "view" if op.name in _VIEWS else "copy" if op.name in _COPIES else "NumPy"
 
 
@@ -281,6 +283,11 @@ class CExecutor:
                 inner = CExecutor(node.params["info"].inner.program, compile=self._compiling)
             self._inner.append(inner)
             return ScanStep(node, ins, outs, frees, inner.runner, _scan_setup)
+        if node.op.name == "ifelse":
+            info = node.params["info"]
+            branches = [CExecutor(g.program, compile=self._compiling) for g in (info.then_graph, info.else_graph)]
+            self._inner.extend(branches)
+            return IfElseStep(node, ins, outs, frees, branches[0].runner, branches[1].runner)
         if node.op.name in _PRODUCTS and _blas_product(node) and _blas_ready():
             a, b, c, alpha, beta = (ins + [-1, -1, -1])[:5]
             return GemmStep(node, ins, outs, frees, a, b, c, alpha, beta, node.outputs[0].dtype,
