@@ -441,10 +441,7 @@ def compare(name, i, dtype, layout):
     return None
 
 
-KNOWN_BUGS = {  # (op, layout) -> "file:line, what"
-    ("tensordot", "0d"): "tracec/trace/ops/linalg.py:58 normalizes axes modulo ndim: ZeroDivisionError on 0-d "
-                         "inputs where NumPy raises IndexError (and out-of-range axes wrap silently)",
-}
+KNOWN_BUGS = {}  # (op, layout) -> "file:line, what": cases xfailed until fixed
 
 
 def _params():
@@ -608,15 +605,13 @@ def test_shape_mismatch_in_a_kernel_names_the_op_and_line(dtype):
                 fn(xv, yv)
 
 
-# -- bugs outside the C backend the matrix found (reproduced here; the matrix steps around them) --
+# -- bugs outside the C backend the matrix found (fixed; kept as regression tests) --
 def _both(fn, *args):
     """FAST_RUN's and FAST_COMPILE's results of tc.compile(fn)(*args)."""
     with _quiet():
         return [tc.compile(fn, mode=mode)(*args) for mode in MODES]
 
 
-@pytest.mark.xfail(strict=True, reason="tracec/opt/specialize.py:53 gemm_from_add folds `- C` into beta=-1, "
-                   "and gemm computes beta * C in C's integer dtype (trace/ops/special.py:118): -INT_MIN wraps")
 def test_gemm_of_integer_difference():
     a = np.array([[1, 0], [0, 1]], np.int32)
     c = np.array([[np.iinfo(np.int32).min, 0], [0, 0]], np.int32)
@@ -624,16 +619,12 @@ def test_gemm_of_integer_difference():
     np.testing.assert_array_equal(fast, reference)
 
 
-@pytest.mark.xfail(strict=True, reason="tracec/opt/stabilize.py:64 sigmoid_from_exp rewrites 1/(1+exp(-x)) for "
-                   "integer x, where -x wraps at the minimum: sigmoid(INT_MIN) is 0, NumPy's value 1")
 def test_sigmoid_of_integer_minimum():
     x = np.array([np.iinfo(np.int64).min, 0, 3])
     fast, reference = _both(lambda x: 1 / (1 + np.exp(-x)), x)
     np.testing.assert_array_equal(fast, reference)
 
 
-@pytest.mark.xfail(strict=True, reason="tracec/trace/ops/linalg.py:58 takes tensordot's axes modulo ndim: "
-                   "an axis out of range names another one where NumPy raises IndexError")
 def test_tensordot_axis_out_of_range():
     a = np.arange(6.0).reshape(2, 3)
     with pytest.raises(IndexError):
@@ -643,8 +634,6 @@ def test_tensordot_axis_out_of_range():
             tc.compile(lambda a: np.tensordot(a, a, axes=([5], [5])), mode=mode)(a)
 
 
-@pytest.mark.xfail(strict=True, reason="tracec/trace/ops/special.py:102 logsumexp shifts by the max in the "
-                   "input's dtype: x - max(x) wraps for unsigned integers, so exp overflows to inf")
 def test_logsumexp_of_unsigned_integers():
     x = np.array([[0, 1, 2], [3, 0, 1]], np.uint8)
     fast, reference = _both(lambda x: np.log(np.sum(np.exp(x), axis=-1)), x)

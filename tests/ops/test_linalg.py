@@ -4,7 +4,7 @@ import pytest
 
 import tracec as tc
 
-from cases import DTYPES, check, check_same_error, rand
+from cases import DTYPES, check, check_raises, check_same_error, numpy_raises, rand
 
 MATMUL_SHAPES = [((3, 4), (4, 5)), ((4,), (4, 5)), ((3, 4), (4,)), ((4,), (4,)),
                  ((2, 3, 4), (2, 4, 5)), ((2, 3, 4), (4, 5)), ((3, 4), (2, 4, 5)), ((1, 3, 4), (2, 4, 5)),
@@ -94,6 +94,29 @@ def test_tensordot(a_shape, b_shape, axes, dtype):
 def test_tensordot_errors():
     a, b = _pair(((3, 4), (4, 5)), ("float64", "float64"))
     assert check_same_error(lambda a, b: np.tensordot(a, b, axes=([0, 1], [0])), a, b)
+
+
+@pytest.mark.parametrize("axes", [([5], [5]), ([2], [0]), ([0], [2]), ([-3], [0]), ([0], [-3]), 3,
+                                  ([0, 0], [0, 1]), ([1, -1], [0, 1])], ids=str)
+def test_tensordot_bad_axes_raise_as_numpy(axes):
+    # axes are not taken modulo ndim: out of range is NumPy's IndexError, a repeat its ValueError
+    a, b = _pair(((2, 3), (3, 2)), ("float64", "float64"))
+    assert check_same_error(lambda a, b: np.tensordot(a, b, axes=axes), a, b)
+    check_raises(type(numpy_raises(lambda: np.tensordot(a, b, axes=axes))), lambda a, b:
+                 np.tensordot(a, b, axes=axes), a, b, match=r"tensordot at .*test_linalg\.py")
+
+
+def test_tensordot_of_0d_operands():
+    x, y = np.float64(2.0), np.float64(3.0)
+    check(lambda x, y: np.tensordot(x, y, axes=0), x, y)
+    check(lambda x, y: np.tensordot(x, y, axes=([], [])), x, y)
+    assert check_same_error(lambda x, y: np.tensordot(x, y, axes=([0], [0])), x, y)
+
+
+@pytest.mark.parametrize("axes", [([-1], [0]), ([-2, -1], [-1, 0]), -1, ([0], [-1])], ids=str)
+def test_tensordot_negative_axes(axes):
+    a, b = _pair(((2, 3), (3, 2)), ("float64", "float64"), seed=3)
+    check(lambda a, b: np.tensordot(a, b, axes=axes), a, b, expect_ops=["tensordot"])
 
 
 @pytest.mark.parametrize("dtypes", [("float64", "float64"), ("float32", "int32"), ("int32", "int64"),

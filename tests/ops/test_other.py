@@ -41,6 +41,26 @@ def test_gemv(dtype):
     check(lambda a, v, y: a.T @ y + v, a, v, y, expect_ops=["gemv"])
 
 
+@pytest.mark.parametrize("dtype", ["uint8", "int8", "uint16", "int32", "uint64", "bool"])
+def test_logsumexp_of_integers(dtype):
+    # the shift by the max is done in exp's float dtype: x - max(x) would wrap (uint8: 0 - 2
+    # is 254, int8: -128 - 10 is 118) or, for bool, fail
+    info = np.iinfo(dtype) if dtype != "bool" else None
+    rows = [[0, 1, 2], [3, 0, 1]] if info is None or info.min == 0 else [[-128, 0, 10], [3, -5, 1]]
+    x = np.array(rows).astype(dtype)
+    for axis in (-1, 0, None):
+        check(lambda x: np.log(np.sum(np.exp(x), axis=axis)), x, expect_ops=["logsumexp"], rtol=2e-3)
+
+
+def test_softplus_and_sigmoid_of_nan_raise_nothing():
+    # as log(1 + exp(x)) and 1 / (1 + exp(-x)) raise nothing for NaN (logaddexp would: 'invalid')
+    x = np.array([np.nan, -np.inf, np.inf, 0.0, 2.0])
+    with np.errstate(all="raise"):
+        for fn in (lambda x: np.log(1 + np.exp(x)), lambda x: 1 / (1 + np.exp(-x))):
+            check(fn, x)
+        np.testing.assert_allclose(tc.trace.ops.OPS["softplus"].impl(x), np.log1p(np.exp(x)))
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_sigmoid_softplus(dtype):
     x = X((3, 4), dtype, low=-20, high=20)
@@ -107,3 +127,25 @@ def test_ifelse():
         return np.sqrt(np.abs(a)) if a.sum() < b.sum() else np.log(np.abs(b) + 1)
     check(f, a, b, reference=ref, expect_ops=["ifelse"])
     check(f, b, a, reference=ref, expect_ops=["ifelse"])
+
+
+def _decay(x, n):
+    for _ in range(n):
+        x = 0.5 * x + 1.0
+    return x
+
+
+def test_scan_last_and_its_gradient_op():
+    # a converted loop's final value: its last step, or its initial value when no step runs
+    for n in (0, 3):
+        check(_decay, X((3,)), n, expect_ops=["scan_last"])
+
+    def last_row_grad(g, stacked):  # the gradient scan_last gives the stack
+        return tc.Tensor(tc.OPS["scan_last_grad"](g.variable, stacked.variable))
+
+    def ref(g, stacked):
+        out = np.zeros_like(stacked)
+        out[-1:] = g
+        return out
+    check(last_row_grad, X((3,)), X((4, 3), seed=1), reference=ref, expect_ops=["scan_last_grad"])
+    check(last_row_grad, X((3,)), X((0, 3)), reference=ref)

@@ -201,5 +201,40 @@ def test_a_wide_fan_out_makes_kernels_of_bounded_size():
     outs = [np.sin(x) * k for k in range(2, 2 * MAX_UNITS + 6)]
     opt, counts = check([x], outs, [rand(3)], mode=NO_INPLACE)
     sizes = [len(n.outputs) for n in _fused(opt)]
-    # sin and 31 products (sin is an output too: the other kernels read it), 32 products, 5
-    assert counts["fused:sin"] == 1 and sizes == [MAX_UNITS, MAX_UNITS, 5] and sum(sizes) == len(outs) + 1
+    # sin and 31 products (sin is an output too: the other kernels read it; x, 31 constants and
+    # 32 outputs are 64 arrays), 31 products (sin, 31 constants, 31 outputs: 63; one more is 65)
+    # and the 6 left
+    assert counts["fused:sin"] == 1 and sizes == [MAX_UNITS, MAX_UNITS - 1, 6] and sum(sizes) == len(outs) + 1
+    assert [kernel_arrays(n) for n in _fused(opt)] == [64, 63, 13]
+
+
+def kernel_arrays(node):
+    """Arrays the C kernel of a fused node takes: inputs, constants and outputs."""
+    constants = {id(c) for n in node.params["inner"].nodes for c in n.inputs if isinstance(c, tc.Constant)}
+    return len({id(v) for v in node.inputs}) + len(constants) + len(node.outputs)
+
+
+def _sum_of(values):
+    total = values[0]
+    for v in values[1:]:
+        total = total + v
+    return total
+
+
+def test_a_kernel_takes_at_most_the_arrays_the_c_runtime_accepts():
+    # 70 inputs into one expression: a single kernel would take 71 arrays, the C runtime 64
+    from tracec.opt.fusion import MAX_KERNEL_ARRAYS
+    xs = [tc.dvector(f"x{i}") for i in range(70)]
+    values = [rand(3, seed=i) for i in range(70)]
+    opt, counts = check(xs, _sum_of([x * (i + 1.5) for i, x in enumerate(xs)]), values, mode=NO_INPLACE)
+    kernels = _fused(opt)
+    # 70 inputs, 70 constants, one result and each link twice (a kernel's output, the next's input)
+    assert counts["fused:add"] == 69 and counts["fused:multiply"] == 70
+    assert max(map(kernel_arrays, kernels)) <= MAX_KERNEL_ARRAYS
+    assert sum(map(kernel_arrays, kernels)) == 141 + 2 * (len(kernels) - 1) and len(kernels) == 3
+    # the multi-output form: 70 outputs of one shape reading a common y; each kernel within budget
+    y = tc.dvector("y")
+    opt, counts = check(xs + [y], [np.sin(x) + y for x in xs], values + [rand(3, seed=99)], mode=NO_INPLACE)
+    kernels = _fused(opt)
+    assert sum(len(n.outputs) for n in kernels) == 70 and counts["fused:sin"] == 70
+    assert max(map(kernel_arrays, kernels)) <= MAX_KERNEL_ARRAYS

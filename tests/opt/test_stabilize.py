@@ -41,6 +41,26 @@ def test_sigmoid_forms():
         np.testing.assert_array_equal(got, [0.0, 1.0])
 
 
+@pytest.mark.parametrize("dtype", ["int64", "int32", "uint8"])
+def test_sigmoid_forms_of_integers_keep_numpy_values(dtype):
+    # NumPy computes -x in the integer dtype (it wraps: -INT_MIN is INT_MIN, -3 is 253 in
+    # uint8) and exp(x) / (1 + exp(x)) is nan for large x: the naive forms stay
+    x = tc.tensor(dtype, (False,), name="x")
+    info = np.iinfo(dtype)
+    values = [np.array([info.min, info.min + 1, 0, 3, info.max], dtype)]
+    for out in (1 / (1 + np.exp(-x)), np.reciprocal(1 + np.exp(-x)), np.exp(x) / (1 + np.exp(x))):
+        check([x], out, values, rtol=0, atol=0, absent=["sigmoid"])
+
+
+@pytest.mark.parametrize("dtype", ["int32", "uint8"])
+def test_log1p_of_an_integer_sum_keeps_the_wrap(dtype):
+    x = tc.tensor(dtype, (False,), name="x")
+    values = [np.array([0, 1, 7, np.iinfo(dtype).max], dtype)]  # 1 + max wraps, as in NumPy
+    check([x], np.log(1 + x), values, rtol=0, atol=0, absent=["log1p"])
+    # computed in float64: no wrap (uint8's log1p would be float16: no rewrite either way)
+    check([x], np.log(1.0 + x), values, present=["log1p"] if dtype == "int32" else [])
+
+
 def test_log_sigmoid_and_log_one_minus_sigmoid():
     x = tc.dvector("x")
     p = 1 / (1 + np.exp(-x))

@@ -43,8 +43,8 @@ def _int_helper(name, kinds="iu"):  # tc_<name>_<suffix>(a, b): integer loops
     return lambda a, b, t: f"tc_{name}_{t.s}({a}, {b})" if t.kind in kinds else None
 
 
-def _compare(c_op, macro):  # quiet comparisons: NaN never raises 'invalid'
-    return lambda a, b, t: f"{macro}({a}, {b})" if t.kind == "f" else f"({a} {c_op} {b})"
+def _compare(c_op, helper):  # quiet comparisons (tc_kernel.h): NaN never raises 'invalid'
+    return lambda a, b, t: f"tc_{helper}_{t.s}({a}, {b})" if t.kind == "f" else f"({a} {c_op} {b})"
 
 
 def _round(name):  # floor, ceil, rint, trunc: integers are their own rounding
@@ -101,7 +101,8 @@ C_EXPR = {
     "nextafter": _float("nextafter"),
     "spacing": lambda a, t: f"tc_spacing_{t.s}({a})" if t.kind == "f" else None,
     # exponentials and logarithms
-    "exp": _float("exp"), "exp2": _float("exp2"), "expm1": _float("expm1"),
+    "exp": lambda a, t: f"tc_exp_{t.s}({a})" if t.kind == "f" else None,  # exp(+-inf): no flag
+    "exp2": _float("exp2"), "expm1": _float("expm1"),
     "log": _float("log"), "log2": _float("log2"), "log10": _float("log10"), "log1p": _float("log1p"),
     "logaddexp": lambda a, b, t: f"tc_logaddexp_{t.s}({a}, {b})" if t.kind == "f" else None,
     "logaddexp2": lambda a, b, t: f"tc_logaddexp2_{t.s}({a}, {b})" if t.kind == "f" else None,
@@ -123,8 +124,8 @@ C_EXPR = {
     # comparisons
     "equal": lambda a, b, t: f"({a} == {b})",
     "not_equal": lambda a, b, t: f"({a} != {b})",
-    "less": _compare("<", "isless"), "less_equal": _compare("<=", "islessequal"),
-    "greater": _compare(">", "isgreater"), "greater_equal": _compare(">=", "isgreaterequal"),
+    "less": _compare("<", "lt"), "less_equal": _compare("<=", "le"),
+    "greater": _compare(">", "gt"), "greater_equal": _compare(">=", "ge"),
     # logical
     "logical_and": lambda a, b, t: f"({a} && {b})",
     "logical_or": lambda a, b, t: f"({a} || {b})",
@@ -146,7 +147,7 @@ C_EXPR = {
     "where": lambda c, a, b, t: f"({c} ? {a} : {b})",
     "clip": _clip,
     "cast": lambda a, t: a,  # the conversion to the target dtype is the renderer's (convert)
-    "softplus": lambda a, t: f"tc_logaddexp_{t.s}(0, {a})" if t.kind == "f" else None,
+    "softplus": lambda a, t: f"tc_softplus_{t.s}({a})" if t.kind == "f" else None,
     "sigmoid": lambda a, t: f"tc_sigmoid_{t.s}({a})" if t.kind == "f" else None,
 }
 

@@ -28,6 +28,9 @@ sound:
   shape, leaving out those whose every dimension is known to be 1. Kernels
   merge only when their sources and ranks are the same.
 
+Both passes keep each kernel within MAX_KERNEL_ARRAYS arrays (the inputs, the
+constants and the outputs of its C loop): a larger group is split.
+
 In-place: an elementwise node whose input is a fresh buffer nobody else
 reads (made by an earlier node of this program, used only here, not a
 result) writes its result into that buffer (`inplace_elemwise`). Caller
@@ -41,6 +44,10 @@ from ..trace.ops.special import FusedGraph
 from .engine import with_roots
 
 FUSE_REDUCTIONS = {"sum", "prod", "max", "min", "any", "all"}
+# arrays one kernel may take: its inputs, its constants (passed as 0-d arrays, not inlined in
+# the C source: cgen/kernel.py collect_args) and its outputs. The C runtime's MAX_KERNEL_ARGS
+# (cgen/_native.pyx; tests check they agree): a larger kernel would silently run NumPy.
+MAX_KERNEL_ARRAYS = 64
 
 
 def _clients(nodes, roots):
@@ -58,8 +65,10 @@ def _fusible(node):
 
 
 def _grow(root, clients, taken):
-    """The cluster of fusible nodes feeding `root` whose results stay inside it."""
+    """The cluster of fusible nodes feeding `root` whose results stay inside it, taking no more
+    than MAX_KERNEL_ARRAYS arrays (its one output and what it reads from outside)."""
     cluster = {id(root): root}
+    reads = _reads_with(set(), root)  # ids of the values (constants too) read from outside
     queue = [root]
     while queue:
         node = queue.pop()
@@ -69,10 +78,32 @@ def _grow(root, clients, taken):
                 continue
             # a producer whose other readers are not (yet) in the cluster is looked at
             # again when one of them joins, since it is then an input of that one
-            if all(c is not None and id(c) in cluster for c in clients.get(id(v), [None])):
-                cluster[id(p)] = p
-                queue.append(p)
+            if not all(c is not None and id(c) in cluster for c in clients.get(id(v), [None])):
+                continue
+            grown = _reads_with(reads, p)
+            # room for p and for the producers only p reads, which nothing else could fuse with
+            # (left out, they would run alone); else p starts a kernel of its own with them
+            if len(_reads_with(grown, *_leaf_producers(p, clients, taken))) + 1 > MAX_KERNEL_ARRAYS:
+                continue
+            reads = grown
+            cluster[id(p)] = p
+            queue.append(p)
     return cluster
+
+
+def _reads_with(reads, *nodes):
+    """What a cluster reading `reads` (ids) reads once `nodes`, producers of some of them, join."""
+    made = {id(n.outputs[0]) for n in nodes}
+    return (reads - made) | {id(w) for n in nodes for w in n.inputs if id(w) not in made}
+
+
+def _leaf_producers(node, clients, taken):
+    """Fusible producers read by `node` alone that have no fusible producer of their own."""
+    def free(v):
+        return v.owner is not None and id(v.owner) not in taken and _fusible(v.owner)
+    return [v.owner for v in {id(v): v for v in node.inputs}.values()
+            if free(v) and all(c is node for c in clients.get(id(v), [None]))
+            and not any(free(w) for w in v.owner.inputs)]
 
 
 def _inner_graph(cluster, position):
@@ -141,7 +172,7 @@ def fuse_elemwise(program):
 
 # -- multi-output kernels -------------------------------------------------------------
 MAX_MERGE_TRIES = 8  # kernels one shared value tries to join (bounds the work on a wide fan-out)
-MAX_UNITS = 32       # kernels and lone nodes merged into one (its C loop's arguments stay few)
+MAX_UNITS = 32       # kernels and lone nodes merged into one (bounds the checks of each merge)
 _INF = float("inf")
 
 
@@ -257,6 +288,8 @@ class _Kernels:
             a, b = b, a
         both = (a, b)
         ma, mb = self.members.get(a, [a]), self.members.get(b, [b])
+        if self.n_arrays(ma + mb) > MAX_KERNEL_ARRAYS:
+            return None
         # at b's time a's outside readers must come later; at a's time b's outside inputs earlier
         options = [(self._readers_after, ma, self.time[b]), (self._inputs_before, mb, self.time[a])]
         if len(ma) > len(mb):
@@ -265,6 +298,21 @@ class _Kernels:
             if check(members, both, t):
                 return self._union(a, b, t)
         return None
+
+    def n_arrays(self, members):
+        """Arrays the kernel of these members would take (as `_merged_kernel` builds it): the
+        values it reads from outside, the constants inside it, and the outputs read outside."""
+        inside = {id(self.order[i]) for i in members}
+        reads, n_outputs = set(), 0
+        for i in members:
+            node = self.order[i]
+            reads.update(id(v) for v in node.inputs if v.owner is None or id(v.owner) not in inside)
+            if node.op.name == "fused_elemwise":
+                reads.update(id(c) for n in node.params["inner"].nodes for c in n.inputs
+                             if isinstance(c, Constant))
+            n_outputs += sum(any(c is None or id(c) not in inside for c in self.clients.get(id(out), ()))
+                             for out in node.outputs)
+        return len(reads) + n_outputs
 
     def _readers_after(self, members, both, t):
         for i in members:

@@ -30,11 +30,23 @@ def _product(var):
         return None
     if alpha is None:  # (alpha * A) @ B, as Python parses `alpha * A @ B`
         alpha, a2 = _scaled(a)
-        if alpha is not None and a2.ndim == 2:
+        # only when alpha * A keeps A's dtype: 2.0 * (A @ B) wraps where (2.0 * A) @ B does not
+        if alpha is not None and a2.ndim == 2 and a2.dtype == a.dtype:
             a = a2
         else:
             alpha = None
     return alpha, a, b
+
+
+def _negated(node, beta, c):
+    """-beta for `... - beta * C` (beta None: -1), or None where -beta * C would not be exactly
+    -(beta * C): an integer negation wraps (-INT_MIN) or fails (unsigned)."""
+    if beta is None:
+        return Constant(-1) if c.dtype.kind == "f" else None
+    value = scalar_value(beta) if beta.type.weak else None
+    if value is not None and not isinstance(value, bool):
+        return Constant(-value)  # a Python number: negated exactly
+    return Builder(node)("negative", beta) if beta.dtype.kind == "f" else None
 
 
 # alpha * A @ B + beta * C -> gemm(A, B, C, alpha, beta) ; ... - beta * C ; A @ x + y -> gemv
@@ -51,7 +63,9 @@ def gemm_from_add(node):
     alpha, a, b = found
     beta, c = _scaled(other)
     if node.op.name == "subtract":
-        beta = Constant(-1) if beta is None else Builder(node)("negative", beta)
+        beta = _negated(node, beta, c)
+        if beta is None:
+            return None
     beta = Constant(1) if beta is None else beta
     alpha = Constant(1) if alpha is None else alpha
     op = "gemv" if b.ndim == 1 else "gemm"

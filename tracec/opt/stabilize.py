@@ -8,9 +8,10 @@ from .engine import Builder, is_scalar_const, on, producer, same_type
 
 
 def _plus_one(var):
-    """x when `var` is 1 + x or x + 1 (with a scalar constant 1), else None."""
+    """x when `var` is 1 + x or x + 1 (with a scalar constant 1) computed in floating point,
+    else None: in an integer dtype 1 + x wraps (log(1 + INT_MAX) is nan, log1p's is not)."""
     node = producer(var, "add")
-    if node is None:
+    if node is None or var.dtype.kind not in "fc":
         return None
     a, b = node.inputs
     if is_scalar_const(a, 1):
@@ -68,8 +69,8 @@ def sigmoid_from_exp(node):
         num, den = node.inputs
     e = _plus_one(den)
     t = None if e is None else _exp_arg(e)
-    if t is None:
-        return None
+    if t is None or t.dtype.kind != "f":
+        return None  # integer x: NumPy's -x wraps (INT_MIN gives 1), exp(x) / (1 + exp(x)) is nan
     if num is None or is_scalar_const(num, 1):
         x = _neg_arg(t)
         return None if x is None else same_type(node, Builder(node)("sigmoid", x))

@@ -107,9 +107,54 @@ static inline int tc_clamp_int(int64_t e)
     return e > INT32_MAX ? INT32_MAX : (e < INT32_MIN ? INT32_MIN : (int)e);
 }
 
+/* ---- quiet comparisons of floats -----------------------------------------
+ * NumPy's comparisons, maximum/minimum, sign, ... raise no 'invalid' flag for a
+ * quiet NaN. C's < > <= >= do, and GCC 12 vectorizes even isless & co. into
+ * signaling compares (vcmppd LT_OS under AVX-512). These compare the bit
+ * patterns as integers: no floating-point instruction, so no flag. As IEEE
+ * says, they are false when an operand is NaN, and -0 equals +0. */
+#define TC_QUIET_COMPARE(T, I, S, ABS, INF)                                             \
+static inline int tc_isnan_##S(T x)                                                     \
+{                                                                                       \
+    I i;                                                                                \
+    __builtin_memcpy(&i, &x, sizeof i);                                                 \
+    return (i & ABS) > INF;                                                             \
+}                                                                                       \
+static inline int tc_isinf_##S(T x)                                                     \
+{                                                                                       \
+    I i;                                                                                \
+    __builtin_memcpy(&i, &x, sizeof i);                                                 \
+    return (i & ABS) == INF;                                                            \
+}                                                                                       \
+static inline I tc_key_##S(T x)  /* ordered as the (non-NaN) values are */              \
+{                                                                                       \
+    I i;                                                                                \
+    __builtin_memcpy(&i, &x, sizeof i);                                                 \
+    return i < 0 ? -(i & ABS) : i;                                                      \
+}                                                                                       \
+static inline int tc_lt_##S(T a, T b)                                                   \
+{ return !(tc_isnan_##S(a) | tc_isnan_##S(b)) & (tc_key_##S(a) < tc_key_##S(b)); }      \
+static inline int tc_le_##S(T a, T b)                                                   \
+{ return !(tc_isnan_##S(a) | tc_isnan_##S(b)) & (tc_key_##S(a) <= tc_key_##S(b)); }     \
+static inline int tc_gt_##S(T a, T b) { return tc_lt_##S(b, a); }                       \
+static inline int tc_ge_##S(T a, T b) { return tc_le_##S(b, a); }                       \
+static inline T tc_select_##S(int c, T a, T b)  /* c ? a : b, bitwise */                \
+{                                                                                       \
+    I ia, ib, r, m = -(I)c;                                                             \
+    T out;                                                                              \
+    __builtin_memcpy(&ia, &a, sizeof ia);                                               \
+    __builtin_memcpy(&ib, &b, sizeof ib);                                               \
+    r = (ia & m) | (ib & ~m);                                                           \
+    __builtin_memcpy(&out, &r, sizeof out);                                             \
+    return out;                                                                         \
+}
+
+TC_QUIET_COMPARE(double, int64_t, f64, INT64_MAX, (int64_t)0x7ff0000000000000)
+TC_QUIET_COMPARE(float, int32_t, f32, INT32_MAX, (int32_t)0x7f800000)
+
 /* ---- floating point: NumPy's npymath definitions ------------------------ */
-#define TC_FLOAT_HELPERS(T, S, M)                                                       \
-static inline T tc_divmod_##S(T a, T b, T *modulus)                                    \
+#define TC_FLOAT_HELPERS(T, I, S, M)                                                     \
+static inline T tc_divmod_##S(T a, T b, T *modulus)                                     \
 {                                                                                       \
     T mod = fmod##M(a, b), div, floordiv;                                               \
     if (!b) { *modulus = mod; return a / b; }                                           \
@@ -143,33 +188,67 @@ static inline T tc_remainder_##S(T a, T b, int32_t *st)                         
     tc_divmod_##S(a, b, &mod);                                                          \
     return mod;                                                                         \
 }                                                                                       \
-static inline T tc_maximum_##S(T a, T b) { return (isnan(a) || isgreater(a, b)) ? a : b; }    \
-static inline T tc_minimum_##S(T a, T b) { return (isnan(a) || isless(a, b)) ? a : b; }       \
-static inline T tc_sign_##S(T a) { return a > 0 ? 1 : (a < 0 ? -1 : (a == 0 ? 0 : a)); }        \
+/* exp, but exp(+-inf) is exp(0) replaced: glibc's vector exp (libmvec) raises 'invalid'  \
+ * for an infinite argument, NumPy's exp nothing (softmax masks are -inf) */            \
+static inline T tc_exp_##S(T x)                                                         \
+{                                                                                       \
+    I i, r, inf;                                                                        \
+    T y;                                                                                \
+    __builtin_memcpy(&i, &x, sizeof i);                                                 \
+    inf = -(I)tc_isinf_##S(x);                    /* all ones for +-inf */              \
+    r = i & ~inf;                                 /* the argument: 0 for +-inf */       \
+    __builtin_memcpy(&y, &r, sizeof y);                                                 \
+    y = exp##M(y);                                                                      \
+    __builtin_memcpy(&r, &y, sizeof r);                                                 \
+    r = (r & ~inf) | (i & inf & ~(i >> (8 * sizeof i - 1)));  /* +inf: +inf, -inf: 0 */ \
+    __builtin_memcpy(&y, &r, sizeof y);                                                 \
+    return y;                                                                           \
+}                                                                                       \
+/* (quiet comparisons from here on: NumPy raises nothing for NaN in these) */           \
+/* a if it is NaN or the larger (smaller), else b; chosen by a mask over the bits, as a \
+ * C conditional here keeps GCC from vectorizing a chain of them (clip) */              \
+static inline T tc_maximum_##S(T a, T b)                                                \
+{                                                                                       \
+    return tc_select_##S(tc_isnan_##S(a) | tc_gt_##S(a, b), a, b);                      \
+}                                                                                       \
+static inline T tc_minimum_##S(T a, T b)                                                \
+{                                                                                       \
+    return tc_select_##S(tc_isnan_##S(a) | tc_lt_##S(a, b), a, b);                      \
+}                                                                                       \
+static inline T tc_sign_##S(T a)                                                        \
+{                                                                                       \
+    return tc_gt_##S(a, 0) ? 1 : (tc_lt_##S(a, 0) ? -1 : (a == 0 ? 0 : a));             \
+}                                                                                       \
 static inline T tc_heaviside_##S(T x, T h0)                                             \
 {                                                                                       \
-    if (isnan(x)) return x;                                                             \
-    return x == 0 ? h0 : (x < 0 ? 0 : 1);                                               \
+    if (tc_isnan_##S(x)) return x;                                                      \
+    return x == 0 ? h0 : (tc_lt_##S(x, 0) ? 0 : 1);                                     \
 }                                                                                       \
 static inline T tc_spacing_##S(T x)                                                     \
 {                                                                                       \
     if (isinf(x)) return (T)NAN;                                                        \
-    return nextafter##M(x, x < 0 ? -(T)INFINITY : (T)INFINITY) - x;                     \
+    return nextafter##M(x, tc_lt_##S(x, 0) ? -(T)INFINITY : (T)INFINITY) - x;           \
 }                                                                                       \
 static inline T tc_logaddexp_##S(T x, T y)                                              \
 {                                                                                       \
     if (x == y) return x + (T)0.693147180559945309417232121458176568;                   \
     T tmp = x - y;                                                                      \
-    if (tmp > 0) return x + log1p##M(exp##M(-tmp));                                     \
-    if (tmp <= 0) return y + log1p##M(exp##M(tmp));                                     \
+    if (tmp > 0) return x + log1p##M(tc_exp_##S(-tmp));                                 \
+    if (tmp <= 0) return y + log1p##M(tc_exp_##S(tmp));                                 \
     return tmp;                                                                         \
 }                                                                                       \
 static inline T tc_sigmoid_##S(T x)                                                     \
 {                                                                                       \
-    T e = exp##M(-fabs##M(x));                                                          \
-    return x >= 0 ? 1 / (1 + e) : e / (1 + e);                                          \
+    T e = tc_exp_##S(-fabs##M(x));                                                      \
+    return tc_ge_##S(x, 0) ? 1 / (1 + e) : e / (1 + e);                                 \
 }                                                                                       \
-static inline uint64_t tc_to_u64_##S(T x)  /* NumPy's cast: negative values wrap */        \
+/* logaddexp(0, x) as max(x, 0) + log1p(exp(-|x|)), the same operations, but quiet for  \
+ * NaN as log(1 + exp(x)) is (logaddexp's comparison of x - 0 raises 'invalid') */      \
+static inline T tc_softplus_##S(T x)                                                    \
+{                                                                                       \
+    return (tc_gt_##S(x, 0) ? x : 0) + log1p##M(tc_exp_##S(-fabs##M(x)));               \
+}                                                                                       \
+static inline uint64_t tc_to_u64_##S(T x)  /* NumPy's cast: negative values wrap */     \
 {                                                                                       \
     return x < 0 ? (uint64_t)(int64_t)x : (uint64_t)x;                                  \
 }                                                                                       \
@@ -183,8 +262,8 @@ static inline T tc_logaddexp2_##S(T x, T y)                                     
     return tmp;                                                                         \
 }
 
-TC_FLOAT_HELPERS(double, f64, )
-TC_FLOAT_HELPERS(float, f32, f)
+TC_FLOAT_HELPERS(double, int64_t, f64, )
+TC_FLOAT_HELPERS(float, int32_t, f32, f)
 
 /* ---- integers: NumPy's loops (division by zero gives 0 and a warning) --- */
 #define TC_INT_HELPERS(T, U, S, MIN, BITS, SIGNED)                                      \
@@ -234,7 +313,7 @@ static inline T tc_gcd_##S(T a, T b)                                            
     return (T)x;                                                                        \
 }                                                                                       \
 static inline T tc_lcm_##S(T a, T b)                                                    \
-{   /* NumPy's: |a| / gcd * |b| in unsigned arithmetic, wrapping where it overflows */   \
+{   /* NumPy's: |a| / gcd * |b| in unsigned arithmetic, wrapping where it overflows */  \
     U x = (U)tc_abs_##S(a), y = (U)tc_abs_##S(b), g = (U)tc_gcd_##S(a, b);              \
     return g == 0 ? 0 : (T)(x / g * y);                                                 \
 }

@@ -43,23 +43,38 @@ dot = Op("dot", np.dot, _dot_infer, kind="linalg")
 
 
 def normalize_tensordot_axes(axes, a_ndim, b_ndim):
-    """`axes` (int or pair of sequences) -> pair of tuples of non-negative ints."""
+    """`axes` (int or pair of sequences) -> pair of tuples of ints, negative ones in range
+    made non-negative. Out-of-range and repeated axes are left for `_tensordot_infer` to
+    refuse, so the error names the user's line."""
     if isinstance(axes, (int, np.integer)):
-        axes = int(axes)
-        if axes < 0 or axes > min(a_ndim, b_ndim):
-            raise ValueError(f"tensordot: axes={axes} is out of range for operands of "
-                             f"{a_ndim} and {b_ndim} dimensions")
+        axes = max(int(axes), 0)  # NumPy: a negative count contracts nothing
         return tuple(range(a_ndim - axes, a_ndim)), tuple(range(axes))
     a_axes, b_axes = axes
     a_axes = (a_axes,) if isinstance(a_axes, (int, np.integer)) else tuple(a_axes)
     b_axes = (b_axes,) if isinstance(b_axes, (int, np.integer)) else tuple(b_axes)
     if len(a_axes) != len(b_axes):
         raise ValueError("tensordot: shape-mismatch for sum (the two axes lists differ in length)")
-    return tuple(int(x) % a_ndim for x in a_axes), tuple(int(x) % b_ndim for x in b_axes)
+    return _nonnegative(a_axes, a_ndim), _nonnegative(b_axes, b_ndim)
+
+
+def _nonnegative(axes, ndim):
+    return tuple(int(x) + ndim if -ndim <= int(x) < 0 else int(x) for x in axes)
+
+
+def _check_tensordot_axes(axes, ndim, which):
+    """IndexError for an axis outside 0..ndim-1 (as NumPy), ValueError for a repeated one."""
+    for axis in axes:
+        if not 0 <= axis < ndim:
+            raise IndexError(f"tensordot: axis {axis} of the {which} operand is out of range "
+                             f"for an array of {ndim} dimensions")
+    if len(set(axes)) != len(axes):
+        raise ValueError(f"tensordot: duplicate axes are not allowed ({which} operand: {list(axes)})")
 
 
 def _tensordot_infer(inputs, axes):
     a, b = inputs
+    _check_tensordot_axes(axes[0], a.ndim, "first")
+    _check_tensordot_axes(axes[1], b.ndim, "second")
     dtype = np.tensordot(_sample(a), _sample(b), axes=axes).dtype
     keep_a = [x for i, x in enumerate(a.broadcastable) if i not in axes[0]]
     keep_b = [x for i, x in enumerate(b.broadcastable) if i not in axes[1]]

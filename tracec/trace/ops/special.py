@@ -70,7 +70,10 @@ from .reduce import _reduce_type  # noqa: E402
 
 
 def _softplus_impl(x):
-    return np.logaddexp(0, x)  # log(1 + exp(x)) without overflow: 1000 at 1000, 0 at -1000
+    # log(1 + exp(x)) without overflow: 1000 at 1000, 0 at -1000. logaddexp flags 'invalid'
+    # for NaN (its only invalid case here), where log(1 + exp(x)) raises nothing
+    with np.errstate(invalid="ignore"):
+        return np.logaddexp(0, x)
 
 
 softplus = Op("softplus", _softplus_impl, _elemwise_infer(_softplus_impl), kind="elemwise",
@@ -96,6 +99,8 @@ def _logsumexp_impl(x, axis, keepdims):
     x = np.asarray(x)
     if x.size == 0:
         return _lse_reference(x, axis, keepdims)
+    # shift in exp's dtype (as NumPy's exp converts): x - max(x) wraps in integer dtypes
+    x = x.astype(np.exp(np.zeros(0, x.dtype)).dtype, copy=False)
     m = np.max(x, axis=axis, keepdims=True)
     m = np.where(np.isfinite(m), m, 0)  # all -inf (or an inf) along the axis: no shift
     with np.errstate(over="ignore", under="ignore", divide="ignore"):
