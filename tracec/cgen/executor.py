@@ -183,7 +183,8 @@ class CExecutor:
         self.nodes = toposort(roots, stop=inputs)
         renderer = CRenderer()
         self.specs = {id(n): s for n in self.nodes
-                      if (s := lower(n, renderer, multi_output=True) or lower_reduce(n, renderer)) is not None}
+                      if (s := lower(n, renderer, multi_output=True) or lower_reduce(n, renderer)) is not None
+                      and len(s.args) + len(s.outputs) <= MAX_KERNEL_ARGS}  # more: the runtime cannot call it
         self._lowered = [n for n in self.nodes if id(n) in self.specs]
         self._kernels = [(render_reduce if _is_reduction(self.specs[id(n)]) else render)(self.specs[id(n)], renderer)
                          for n in self._lowered]  # (name, source)
@@ -293,7 +294,7 @@ class CExecutor:
             return GemmStep(node, ins, outs, frees, a, b, c, alpha, beta, node.outputs[0].dtype,
                             node.outputs[0].ndim)
         spec = self.specs.get(id(node))
-        if args is None or len(spec.args) + len(spec.outputs) > MAX_KERNEL_ARGS:
+        if args is None:
             return Step(node, ins, outs, frees)
         dest = ins[node.params["dest"]] if node.op.name == "inplace_elemwise" else -1
         # Python ints (weak) feeding a kernel: NumPy raises OverflowError when one does not fit
