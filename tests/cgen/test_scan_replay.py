@@ -191,3 +191,33 @@ def test_repeated_calls_with_other_shapes_replay_correctly():
     for n, steps in [(3, 10), (17, 5), (3, 50), (1000, 8)]:
         v = np.linspace(-1, 1, n)
         assert_same(native(v, steps), ref(v, steps))
+
+
+def test_views_and_loop_invariant_values_in_the_body_are_replayed():
+    X, h0, W = tc.tensor3("X"), tc.matrix("h0"), tc.matrix("W")
+
+    def step(x, h, W):
+        flat = x.reshape(-1)                       # a view of the sequence row
+        return np.tanh(h.T @ W.T + flat[:4])       # views of the state and of a non-sequence
+
+    hs, _ = tc.scan(step, sequences=X, outputs_info=h0, non_sequences=W)
+    rng = np.random.default_rng(6)
+    args = rng.standard_normal((9, 2, 2)), rng.standard_normal((4, 4)) * 0.3, rng.standard_normal((4, 4))
+    got, want, f = both([X, h0, W], hs, *args)
+    assert_same(got, want)
+    scan = scan_steps(f)[0]
+    assert scan.replayed > 0, scan.not_replayed
+
+
+def test_a_body_with_a_numpy_step_says_why_it_is_not_replayed():
+    A = tc.matrix("A")
+
+    def step(A):
+        A[1:-1, 1:-1] = 0.25 * (A[:-2, 1:-1] + A[2:, 1:-1] + A[1:-1, :-2] + A[1:-1, 2:])
+        return A
+
+    As, _ = tc.scan(step, outputs_info=A, n_steps=20)
+    got, want, f = both([A], As[-1], np.random.default_rng(7).standard_normal((6, 7)))
+    assert_same(got, want)
+    scan = scan_steps(f)[0]
+    assert scan.replayed == 0 and "setitem" in scan.not_replayed

@@ -38,6 +38,22 @@ cdef struct PointerUpdate:
     Py_ssize_t stride
 
 
+cdef struct ViewUpdate:
+    int src, out            # table entries: out views src's memory at a fixed byte offset
+    Py_ssize_t offset
+
+
+# ops whose output views their first input's memory (checked at the recorded step)
+_VIEW_OPS = frozenset(["transpose", "reshape", "expand_dims", "squeeze", "broadcast_to", "getitem", "flip"])
+
+
+def _owner(a):
+    """The array owning `a`'s memory."""
+    while isinstance(a, np.ndarray) and a.base is not None:
+        a = a.base
+    return a
+
+
 cdef inline Py_ssize_t ring_pos(Py_ssize_t step, Py_ssize_t size):
     cdef Py_ssize_t r = step % size
     return r + size if r < 0 else r
@@ -47,8 +63,9 @@ cdef class LoopPlan:
     """The recorded calls of one loop step over a table of array descriptors."""
     cdef tc_array *table
     cdef int64_t *dims                # per table entry: shape then strides, 2 * TC_MAX_NDIM
-    cdef int n_table, n_calls, n_updates, n_pushes, until_idx
+    cdef int n_table, n_calls, n_updates, n_pushes, until_idx, n_views
     cdef PlanCall *calls
+    cdef ViewUpdate *views
     cdef int *arg_idx
     cdef PointerUpdate *updates
     cdef int *push_idx
@@ -64,6 +81,7 @@ cdef class LoopPlan:
         free(self.table)
         free(self.dims)
         free(self.calls)
+        free(self.views)
         free(self.arg_idx)
         free(self.updates)
         free(self.push_idx)
@@ -115,6 +133,8 @@ cdef class LoopPlan:
                 else:
                     self.table[u.idx].data = self.ring_data[self.ring_start[u.ring] +
                                                             ring_pos(t + u.offset, self.ring_size[u.ring])]
+            for k in range(self.n_views):
+                self.table[self.views[k].out].data = self.table[self.views[k].src].data + self.views[k].offset
             for k in range(self.n_calls):
                 c = &self.calls[k]
                 for i in range(c.nargs):
@@ -169,20 +189,41 @@ cdef object build_plan(ScanStep scan, list istore, list seqs, list histories, li
     cdef PlanCall *c
     cdef PointerUpdate *u
     cdef cnp.ndarray arr, ring_arr
-    call_slots = []
+    n_taps = sum(map(len, scan.seq_taps)) + sum(map(len, scan.state_taps))
+    varying = {inner.in_slots[i] for i in range(n_taps)}  # slots whose value changes from step to step
+    state_taps = {inner.in_slots[i] for i in range(sum(map(len, scan.seq_taps)), n_taps)}
+    call_steps, call_slots, views = [], [], []
     for step in inner.steps:
+        name = step.node.op.name
+        ins = [(<Step>step).node_ins[i] for i in range((<Step>step).n_node_in)]
+        outs = [(<Step>step).node_outs[i] for i in range((<Step>step).n_node_out)]
         if isinstance(step, KernelStep):
             ks = <KernelStep>step
             if not ks.ran_native:
-                return f"{step.node.op.name} ran through NumPy at the recorded step"
-            slots = [ks.ins[i] for i in range(ks.n_in)] + [ks.node_outs[j] for j in range(ks.n_out)]
+                return f"{name} ran through NumPy at the recorded step"
+            slots = [ks.ins[i] for i in range(ks.n_in)] + outs
         elif isinstance(step, GemmStep):
             gs = <GemmStep>step
             if not gs.ran_native:
-                return f"{step.node.op.name} ran through NumPy at the recorded step"
-            slots = [gs.a, gs.b] + ([gs.c] if gs.c >= 0 else []) + [gs.node_outs[0]]
+                return f"{name} ran through NumPy at the recorded step"
+            slots = [gs.a, gs.b] + ([gs.c] if gs.c >= 0 else []) + outs
+        elif name == "shape_i" or not varying.intersection(ins):
+            continue  # the same value at every step (shapes do not change): kept from the recorded one
+        elif name in _VIEW_OPS and len(outs) == 1 and ins[0] in varying and not varying.intersection(ins[1:]):
+            src, out = istore[ins[0]], istore[outs[0]]
+            if not (cnp.PyArray_CheckExact(src) and cnp.PyArray_CheckExact(out)) or _owner(src) is not _owner(out):
+                return f"{name} copies its input"
+            if ins[0] in state_taps and not (<cnp.ndarray>src).flags.c_contiguous:
+                return f"{name} views a state's initial value laid out unlike the state"
+            views.append((ins[0], outs[0], <Py_ssize_t>(<char *>cnp.PyArray_DATA(<cnp.ndarray>out) -
+                                                         <char *>cnp.PyArray_DATA(<cnp.ndarray>src))))
+            varying.add(outs[0])
+            continue
         else:
-            return f"{step.node.op.name} has no C implementation"
+            scan.refusal = f"{name} runs through NumPy in the loop body"  # so does it at every run
+            return scan.refusal
+        varying.update(outs)
+        call_steps.append(step)
         call_slots.append(slots)
         n_args += len(slots)
     plan.keep_alive, plan.rings, plan.push_stacks = [], [], []
@@ -190,11 +231,19 @@ cdef object build_plan(ScanStep scan, list istore, list seqs, list histories, li
     plan.table = <tc_array *>malloc(sizeof(tc_array) * max(n_slots, 1))
     plan.dims = <int64_t *>malloc(sizeof(int64_t) * 2 * TC_MAX_NDIM * max(n_slots, 1))
     plan.calls = <PlanCall *>malloc(sizeof(PlanCall) * max(len(call_slots), 1))
+    plan.views = <ViewUpdate *>malloc(sizeof(ViewUpdate) * max(len(views), 1))
     plan.arg_idx = <int *>malloc(sizeof(int) * max(n_args, 1))
-    if plan.table == NULL or plan.dims == NULL or plan.calls == NULL or plan.arg_idx == NULL:
+    if plan.table == NULL or plan.dims == NULL or plan.calls == NULL or plan.arg_idx == NULL or plan.views == NULL:
         raise MemoryError()
     index, produced, first = {}, set(), 0
-    for k, (step, slots) in enumerate(zip(inner.steps, call_slots)):
+    for k, (src, out, offset) in enumerate(views):
+        plan.views[k].src = plan.add_entry(index, src, istore[src])
+        plan.views[k].out = plan.add_entry(index, out, istore[out])
+        plan.views[k].offset = offset
+        if plan.views[k].src < 0 or plan.views[k].out < 0:
+            return "a view of a value that is not a plain array"
+    plan.n_views = len(views)
+    for k, (step, slots) in enumerate(zip(call_steps, call_slots)):
         c = &plan.calls[k]
         c.first, c.nargs, c.has_c = first, len(slots), 0
         for i, slot in enumerate(slots):
@@ -215,16 +264,15 @@ cdef object build_plan(ScanStep scan, list istore, list seqs, list histories, li
             c.has_c, c.alpha, c.beta = gs.c >= 0, gs.last_alpha, gs.last_beta
             produced.add(gs.node_outs[0])
         plan.n_calls = k + 1
-    varying = set(produced)
-    varying.update(inner.in_slots[i] for i in range(sum(map(len, scan.seq_taps)) + sum(map(len, scan.state_taps))))
-    for step in inner.steps:  # alpha and beta are read once, at the recorded step
+    for step in call_steps:  # alpha and beta are read once, at the recorded step
         if isinstance(step, GemmStep) and (<GemmStep>step).c >= 0:
             if (<GemmStep>step).alpha in varying or (<GemmStep>step).beta in varying:
                 return "a matrix product's alpha or beta changes from step to step"
     n_roots = inner.n_roots
     roots = [inner.root_slots[i] for i in range(n_roots)]
     if len(set(roots)) != n_roots or not all(r in produced for r in roots):
-        return "the step returns an input, a constant or one value twice"  # an output passed through unchanged, or twice: the checked path copies it
+        scan.refusal = "the step returns an input, a constant or one value twice"
+        return scan.refusal  # an output passed through unchanged, or twice: the checked path copies it
     # per-step pointer moves: sequence rows, then state taps and each state's new value
     moves = []
     k = 0

@@ -629,7 +629,8 @@ cdef class ScanStep(Step):
     cdef object info, setup, where
     cdef list seq_taps, state_taps, out_dtypes, out_ndims, keep
     cdef int n_rec, n_plain, n_states, has_until
-    cdef bint replayable, stopped
+    cdef bint stopped
+    cdef str refusal                   # why no run of this loop can be replayed (None: try each run)
     cdef readonly Py_ssize_t replayed  # steps of the last run replayed from a recorded plan (tests, profiles)
     cdef readonly str not_replayed     # why the last run was not replayed (None: it was, or it was too short)
 
@@ -649,7 +650,6 @@ cdef class ScanStep(Step):
         self.out_dtypes = [v.dtype for v in stacked]
         self.out_ndims = [v.ndim for v in stacked]
         self.keep = list(info.keep or (None,) * len(stacked))
-        self.replayable = all(isinstance(step, (KernelStep, GemmStep)) for step in inner.steps)
 
     cdef int run(self, list store, Runner runner) except -1:
         cdef Py_ssize_t n, t, k
@@ -669,11 +669,11 @@ cdef class ScanStep(Step):
         stacks = [Stack(self.out_dtypes[j], self.out_ndims[j], self.keep[j] or 0, n)
                   for j in range(len(self.out_dtypes))]
         # a loop of C kernels and BLAS calls records a step, then replays it with no Python per step
-        record = n >= PLAN_MIN_STEPS and runner.timer is None and self.replayable
+        record = n >= PLAN_MIN_STEPS and runner.timer is None and self.refusal is None
         t = 0
         self.stopped = False
         self.replayed = 0
-        self.not_replayed = None if self.replayable else "a step of the loop body has no C implementation"
+        self.not_replayed = self.refusal
         while t < n and not self.stopped:
             if record and t < 2:  # step 0 may change a state's shape (broadcasting its initial value)
                 inner.recording = True
