@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 import tracec as tc
 from tracec import profiling
@@ -138,3 +139,27 @@ def test_profile_reports_each_optimizer_pass():
     stabilize = next(line for line in text.splitlines() if line.strip().startswith("stabilize") and "softplus" in line)
     assert "softplus_from_log1p" in stabilize
     assert "optimize" in text and "fusion" in text
+
+
+def test_a_loop_that_is_not_replayed_gets_a_hint_naming_the_reason():
+    with tc.config.change(c_compile_after=0):
+        A = tc.matrix("A")
+
+        def step(A):
+            A[1:-1, 1:-1] = 0.25 * (A[:-2, 1:-1] + A[2:, 1:-1] + A[1:-1, :-2] + A[1:-1, 2:])
+            return A
+
+        As, _ = tc.scan(step, outputs_info=A, n_steps=200)
+        f = tc.function([A], As[-1], profile=True, mode="FAST_RUN")
+        for _ in range(2):
+            f(np.ones((40, 40)))
+        if f.executable.backend.__class__.__name__ != "ProfilingCExecutor":
+            pytest.skip("no C compiler: the interpreter's loop hint is tested above")
+        hints = f.profile.hints()
+        assert any("not replayed" in h and "setitem" in h for h in hints), hints
+        x0 = tc.dscalar("x0")
+        xs, _ = tc.scan(lambda x: 0.999 * x + 1, outputs_info=x0, n_steps=1000)
+        g = tc.function([x0], xs[-1], profile=True, mode="FAST_RUN")
+        for _ in range(2):
+            g(0.0)
+        assert not any("loop" in h for h in g.profile.hints())

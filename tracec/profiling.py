@@ -218,14 +218,38 @@ def _hints(p):
     base = p.call_time or p.node_time or 1.0
     for s in p.nodes.values():
         if s.node.op.name == "scan" and s.total > 0.2 * base and p.calls:
-            hints.append(f"the loop (scan) at {_where(s.node)} takes {100 * s.total / base:.0f}% of the "
-                         f"time and runs its step on the NumPy interpreter, one Python call per op "
-                         f"per step; vectorize the loop body over the steps where you can")
+            native = _native_loop(p, s.node)
+            share = f"the loop (scan) at {_where(s.node)} takes {100 * s.total / base:.0f}% of the time"
+            if native is None:
+                hints.append(f"{share} and runs its step on the NumPy interpreter, one Python call per op "
+                             f"per step; vectorize the loop body over the steps where you can")
+            elif native.not_replayed:
+                hints.append(f"{share}; its steps run natively but one node at a time, not replayed as "
+                             f"recorded C calls, because {native.not_replayed}")
     for op_name, count in p.notes.get("NumPy fallback", Counter()).items():
         spent = sum(s.total for s in p.nodes.values() if s.node.op.name == op_name)
         hints.append(f"{count} {op_name} node(s) have no native kernel and run through NumPy "
                      f"({100 * spent / base:.0f}% of the time)")
     return hints
+
+
+def _native_loop(p, node):
+    """The native ScanStep running `node` in one of the profiled executables, or None."""
+    def search(executor):
+        runner = getattr(executor, "runner", None)
+        for step in (runner.steps_list if runner is not None else []):
+            if step.node is node:
+                return step
+        for inner in getattr(executor, "_inner", ()):
+            found = search(inner)
+            if found is not None:
+                return found
+        return None
+    for executable in p.executables:
+        found = search(executable.backend)
+        if found is not None and hasattr(found, "not_replayed"):
+            return found
+    return None
 
 
 class ProfilingInterpreter(HookedInterpreter):

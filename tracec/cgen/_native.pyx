@@ -669,7 +669,7 @@ cdef class ScanStep(Step):
         stacks = [Stack(self.out_dtypes[j], self.out_ndims[j], self.keep[j] or 0, n)
                   for j in range(len(self.out_dtypes))]
         # a loop of C kernels and BLAS calls records a step, then replays it with no Python per step
-        record = n >= PLAN_MIN_STEPS and runner.timer is None and self.refusal is None
+        record = n >= PLAN_MIN_STEPS and inner.timer is None and self.refusal is None
         t = 0
         self.stopped = False
         self.replayed = 0
