@@ -53,7 +53,7 @@ def test_gradient_graphs_keep_every_step():
 def test_inner_graph_is_optimized():
     x = tc.dvector("x")
     out, _ = tc.scan(lambda v: np.log(1 + np.exp(v)) * 1.0 + 0.0, sequences=x)
-    f = tc.function([x], out)
+    f = tc.function([x], out, mode=tc.Mode().excluding("scan_pushout"))  # else the body leaves the loop
     inner = _scan_info(f).inner.program
     names = [n.op.name for n in toposort(inner.roots())]
     assert "softplus" in names and "multiply" not in names and "add" not in names

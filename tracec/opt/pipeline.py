@@ -20,6 +20,8 @@ from .canonicalize import CANONICALIZE
 from .control import optimize_inner_graphs, scan_keep_last
 from .engine import run_pass, with_roots
 from .fusion import fuse_elemwise, merge_kernels, reuse_buffers
+from .scan_pushout import SCAN_PUSHOUT
+from .scan_reuse import SCAN_REUSE
 from .shapes import SHAPE, clear_cache as clear_shape_cache
 from .specialize import SPECIALIZE
 from .stabilize import STABILIZE
@@ -29,6 +31,8 @@ PIPELINE = [
     ("merge", []),                                          # equal nodes and constants once
     ("constant_folding", CONSTANT_FOLDING),                 # constant subgraphs -> constants
     ("dead_code", DEAD_CODE),                               # identity ops out; unreachable nodes are never kept
+    ("scan_reuse", SCAN_REUSE),                             # backward loops read the forward loop's stacked steps
+    ("scan_pushout", SCAN_PUSHOUT),                         # loop-invariant, per-sequence and summed work out of loops
     ("canonicalize", CANONICALIZE + CONSTANT_FOLDING),      # algebraic simplification
     ("stabilize", STABILIZE),                               # overflow-free forms
     ("specialize", SPECIALIZE),                             # gemm/gemv, powers to products
