@@ -122,6 +122,17 @@ def _split(x):
     return a * 2 + c.sum(axis=1, keepdims=True), b
 
 
+def _rows_fold(x, h0):  # a converted Python loop: its final value is scan_last of the scan
+    h = h0
+    for row in x:
+        h = np.tanh(h * row + 0.5)
+    return h
+
+
+def _last_row_grad(g, stacked):
+    return Tensor(OPS["scan_last_grad"](g.variable, stacked.variable)) * 3.0
+
+
 OTHER = [  # (op name, function, argument specs)
     ("divmod", lambda x, y: np.divmod(x, y)[1], [positive(3, 4), positive(4)]),
     ("modf", lambda x: np.modf(x)[0] * 3, [normal(5)]),
@@ -207,6 +218,9 @@ OTHER = [  # (op name, function, argument specs)
     ("linspace", lambda a, b: np.linspace(a, b, 4, endpoint=False) ** 2, [normal(), normal()]),
     ("scan", lambda x, h0: tc.scan(lambda x_t, h: np.tanh(h * x_t + 0.5), sequences=x, outputs_info=h0)[0],
      [normal(4, 2), normal(2)]),
+    ("scan_last", _rows_fold, [normal(4, 2), normal(2)]),
+    ("scan_last", _rows_fold, [normal(0, 2), normal(2)]),
+    ("scan_last_grad", _last_row_grad, [normal(2), normal(3, 2)]),
     ("debug_print", lambda x: np.sin(tc.debug.print(x * 2, "x2")), [normal(3)]),
     ("debug_breakpoint", lambda x: np.sin(tc.debug.breakpoint(np.sum(x) > 1e9, x * 2)), [normal(3)]),
     ("ifelse", lambda a, b: tc.ifelse(np.sum(a) > 0, np.sin(a) * b, b ** 2), [positive(2), normal(2)]),

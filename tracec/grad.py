@@ -8,8 +8,13 @@ Functional form: ``tc.grad(fn)``, ``tc.value_and_grad(fn)``, ``tc.vjp``,
 ``tc.jvp`` (and ``tc.jacobian(fn)``, ``tc.hessian(fn)``) take a function. Called
 on NumPy arrays they trace it, differentiate and run the result (compiled once
 per argument signature); called on traced values (inside ``tc.compile``, inside
-another ``tc.grad``) they build graph nodes, so they compose.
+another ``tc.grad``) they build graph nodes, so they compose. Python loops and
+ifs on traced values in `fn` are converted as ``tc.compile`` converts them, and
+`fn` is treated as a pure function, as ``jax.grad`` does: in-place changes it
+makes to shared variables or to its arguments are seen (and differentiated) by
+the code after them, but are not applied.
 """
+import contextlib
 import functools
 import weakref
 
@@ -247,6 +252,41 @@ def stop_gradient(x):
 
 
 # -- functional form ---------------------------------------------------------------------------
+def _converted(fn):
+    """`fn` with its Python loops and ifs on traced values captured (as tc.compile does)."""
+    from .trace.loops import convert
+    return convert(fn)
+
+
+@contextlib.contextmanager
+def _effects_kept_inside():
+    """Shared variables changed in place in this block get their values back at its end: a
+    differentiated function is pure, so its updates never leak into the enclosing trace."""
+    ctx = context.current()
+    saved = {sv: state[0] for sv, state in ctx.shared.items()} if ctx is not None else {}
+    try:
+        yield
+    finally:
+        for sv, state in (ctx.shared.items() if ctx is not None else ()):
+            before = saved.get(sv, sv.leaf)
+            if state[0] is not before:
+                state[0], state[1] = before, state[1] + 1
+
+
+def _private(tree):
+    """`tree` with its traced arrays replaced by fresh handles: in-place changes stay local."""
+    leaves_, treedef = flatten(tree)
+    return unflatten(treedef, [Tensor(leaf.variable, mutable=leaf._mutable) if isinstance(leaf, Tensor)
+                               else leaf for leaf in leaves_])
+
+
+def _pure_call(fn, args, kwargs):
+    """``fn(*args, **kwargs)``, loops converted, without side effects on shared variables or arguments."""
+    args, kwargs = _private((list(args), kwargs))
+    with _effects_kept_inside():
+        return _converted(fn)(*args, **kwargs)
+
+
 class _Traced:
     """`fn` called on fresh variables standing for the differentiated arguments."""
 
@@ -269,7 +309,7 @@ class _Traced:
         trees = unflatten(self.treedef, [Tensor(v, mutable=True) for v in self.fresh])
         for a, tree in zip(argnums, trees):
             args[a] = tree
-        self.out = fn(*args, **kwargs)
+        self.out = _pure_call(fn, args, kwargs)
 
     def substitute(self, tree):
         """`tree` (of Tensors, Variables and other values) with the fresh variables replaced."""
@@ -429,7 +469,11 @@ def grad(cost, wrt=None, consider_constant=None, disconnected_inputs="raise", kn
     Functional form: ``tc.grad(fn, argnums=0, has_aux=False)`` returns a
     function computing the gradient of the scalar result of `fn` with respect
     to its arguments `argnums` (an int, or a tuple giving a tuple); arguments
-    may be nested dicts/lists/tuples of arrays.
+    may be nested dicts/lists/tuples of arrays. Python loops and ifs on traced
+    values in `fn` are converted as in ``tc.compile``. `fn` is treated as pure,
+    as in ``jax.grad``: an in-place change it makes to a shared variable or an
+    argument (``W[...] = ...``) is seen by the code after it and differentiated,
+    but not applied; return the new value (``has_aux=True``) to apply it yourself.
 
     Parameters
     ----------
@@ -504,7 +548,8 @@ def vjp(fn, *primals, has_aux=False):
         out, aux = traced.substitute((out, aux))
         return (out, vjp_fn, aux) if has_aux else (out, vjp_fn)
 
-    forward = _compiled(fn, ("forward",), lambda: CompiledFunction(fn, name=_name(fn)))
+    forward = _compiled(fn, ("forward",), lambda: CompiledFunction(
+        lambda *p: _pure_call(fn, p, {}), name=_name(fn)))
     result = _owned(forward(*primals))
     out, aux = _split_aux(result, has_aux, what)
     backward_fn = _compiled(fn, ("vjp", has_aux), lambda: CompiledFunction(
@@ -547,6 +592,9 @@ def verify_grad(fn, args, n_tests=2, rng=None, eps=1e-6, abs_tol=1e-7, rel_tol=1
     random directions `d`, ``(cost(x + eps d) - cost(x - eps d)) / (2 eps)`` is
     compared with ``<grad cost(x), d>``. Floating-point arguments are converted
     to float64; others (indices) are passed unchanged and not differentiated.
+    `fn` is evaluated as a pure function (see `grad`): its in-place changes to
+    shared variables and arguments are not applied, so every evaluation sees
+    the same state.
 
     Raises
     ------
@@ -565,7 +613,7 @@ def verify_grad(fn, args, n_tests=2, rng=None, eps=1e-6, abs_tol=1e-7, rel_tol=1
     if not diff:
         raise ValueError("verify_grad: no floating-point argument to differentiate")
     name = _name(fn)
-    out = CompiledFunction(fn, mode=mode, name=name)(*args)
+    out = CompiledFunction(lambda *xs: _pure_call(fn, xs, {}), mode=mode, name=name)(*args)
     out_leaves, _ = flatten(out)
     projections = [rng.standard_normal(np.shape(o)) if np.asarray(o).dtype.kind == "f" else None
                    for o in out_leaves]
@@ -574,7 +622,7 @@ def verify_grad(fn, args, n_tests=2, rng=None, eps=1e-6, abs_tol=1e-7, rel_tol=1
 
     def cost(*xs):
         total = 0.0
-        for o, r in zip(flatten(fn(*xs))[0], projections):
+        for o, r in zip(flatten(_pure_call(fn, xs, {}))[0], projections):
             if r is not None:
                 total = total + np.sum(o * r)
         return total

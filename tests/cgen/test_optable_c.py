@@ -125,6 +125,19 @@ def _pick(x, y):
     return x * 2 if np.sum(x) > np.sum(y) else x - y
 
 
+def _loop_total(x, y):  # a converted Python loop: its final value is read with scan_last
+    total = y * 0
+    for _ in range(x.size):
+        total = total + y
+    return total
+
+
+def _last_row_grad(g, stacked):  # what scan_last_grad computes: zeros, the last row (if any) g
+    out = np.zeros_like(stacked)
+    out[-1:] = g
+    return out
+
+
 def _grad_of_product(x, y):
     return tc.grad(np.sum(x * y), [x])[0]  # summed back to x's shape: sum_to
 
@@ -198,6 +211,9 @@ CASES.update({
     # control flow, debugging, differentiation
     "scan": [Case(_scan_sum, numpy=None)],
     "ifelse": [Case(_branches, numpy=_pick)],
+    "scan_last": [Case(_loop_total)],
+    "scan_last_grad": [Case(lambda x, y: tc.Tensor(OPS["scan_last_grad"]((x * 2).variable, np.expand_dims(y, 0).variable)),
+                            numpy=lambda x, y: _last_row_grad(x * 2, np.expand_dims(y, 0)))],
     "debug_print": [Case(lambda x, y: tc.debug.print(x, "x") * 1, numpy=lambda x, y: x * 1)],
     "debug_breakpoint": [Case(lambda x, y: tc.debug.breakpoint(x.size < 0, x) + y,  # never stops
                               numpy=lambda x, y: x + y)],

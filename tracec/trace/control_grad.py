@@ -66,6 +66,8 @@ def _last_rows(var, ndim):
     if node.op.name == "add":
         rows = [_last_rows(v, ndim) for v in node.inputs]
         return None if None in rows else max(rows)
+    if node.op.name == "scan_last_grad":
+        return 1
     return None
 
 
@@ -76,6 +78,9 @@ def _last_rows_only(var, k):
         return OPS["alloc"](node.inputs[0], Constant(k), *node.inputs[2:], **node.params)
     if node.op.name == "setitem":
         return OPS["setitem"](_last_rows_only(node.inputs[0], k), node.inputs[1], **node.params)
+    if node.op.name == "scan_last_grad":
+        row = np.expand_dims(_t(node.inputs[0]), 0)
+        return np.concatenate([np.zeros_like(row)] * (k - 1) + [row]).variable if k > 1 else row.variable
     a, b = (_t(_last_rows_only(v, k)) for v in node.inputs)
     return (a + b).variable
 
@@ -403,6 +408,22 @@ def _checkpointed(parts):
         rows = np.reshape(rows[::-1], (n_stretches * N,) + tuple(np.shape(x)[1:]))
         pieces.append([(rows, start - n_stretches * N), (tail, n - tail_back)])
     return parts.input_grads(finals, pieces, cut)
+
+
+def scan_last_grad(node, inputs, outputs, grads):
+    """The last row of the stack gets the gradient when the loop ran, the initial value otherwise."""
+    from .scan import scan_last_grad_op
+    stacked, init = inputs
+    g = grads[0]
+    ran = np.shape(stacked)[0] > 0
+    return [_t(scan_last_grad_op(g.variable, stacked.variable)), np.where(ran, np.zeros_like(g), g)]
+
+
+def scan_last_grad_grad(node, inputs, outputs, grads):
+    """scan_last_grad is linear in the row gradient: its transpose reads the last row back."""
+    from .scan import scan_last
+    g, _ = inputs
+    return [scan_last(grads[0], np.zeros_like(g)), None]
 
 
 def ifelse_grad(node, inputs, outputs, grads):

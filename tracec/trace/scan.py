@@ -312,6 +312,8 @@ def scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_steps=None
 
     ctx = context.current()
     shared_before = {sv: state[0] for sv, state in ctx.shared.items()} if ctx is not None else {}
+    # the step's inputs as they are now: fn may change its arguments in place (B[i] = ...)
+    arg_vars = {id(t): t.variable for t in fn_args}
     outs, single, updates, stop = _split_return(fn(*fn_args))
     outs = [_tensor(o) for o in outs]
     n_expected = len(states) + len(plain_slots) if outputs_info is not None else len(outs)
@@ -344,8 +346,8 @@ def scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_steps=None
     starts = [shared_before.get(sv, sv.leaf) for sv, _ in upd_items]
     if upd_items:
         inner_out = clone_replace(inner_out, {v: u.variable for v, u in zip(starts, upd_inputs)})
-    inner_inputs = [v.variable for v in seq_inputs] + [v.variable for per in state_inputs for v in per]
-    inner_inputs += [u.variable for u in upd_inputs] + [v.variable for v in nonseq_inputs]
+    inner_inputs = [arg_vars[id(v)] for v in seq_inputs] + [arg_vars[id(v)] for per in state_inputs for v in per]
+    inner_inputs += [u.variable for u in upd_inputs] + [arg_vars[id(v)] for v in nonseq_inputs]
     inner = InnerGraph(inner_inputs, inner_out, name=name or "scan step")
 
     info = ScanInfo(inner, tuple(t for _, t in seq_entries),
@@ -400,12 +402,13 @@ def scan_carry(fn, sequences, carries, non_sequences=(), n_steps=None, name=None
     seq_in = [_fresh(TensorType(s.dtype, s.broadcastable[1:]), f"{name}.seq{j}[t]") for j, s in enumerate(seqs)]
     carry_in = [_fresh(c.variable.type, f"{name}.carry{j}") for j, c in enumerate(inits)]
     nonseq_in = [_fresh(v.variable.type, f"{name}.nonseq{j}") for j, v in enumerate(nonseqs)]
+    arg_vars = [v.variable for v in seq_in + carry_in + nonseq_in]  # before fn can change them in place
     new_carries, outs = fn(*seq_in, *carry_in, *nonseq_in)
     new_carries, outs = [_tensor(c) for c in new_carries], [_tensor(o) for o in outs]
     for j, (c, new) in enumerate(zip(inits, new_carries)):
         if c.dtype != new.dtype or c.ndim != new.ndim:
             raise TypeError(f"{name}: carry {j} is {c.type.short()} but the step returns {new.type.short()}")
-    inner = InnerGraph([v.variable for v in seq_in + carry_in + nonseq_in],
+    inner = InnerGraph(arg_vars,
                        [v.variable for v in new_carries + outs], name=name)
     info = ScanInfo(inner, ((0,),) * len(seqs), ((-1,),) * len(inits), len(outs), len(inits), len(nonseqs),
                     False, False, -1, name, loc)
@@ -415,6 +418,49 @@ def scan_carry(fn, sequences, carries, non_sequences=(), n_steps=None, name=None
     node = scan_op.make_node(outer, {"info": info}, loc=loc)
     results = [Tensor(v) for v in node.outputs]
     return results[len(outs):], results[:len(outs)]
+
+
+# -- the value a loop leaves behind: its last step's, or its initial value after no step ----------
+def _scan_last_impl(stacked, init):
+    return stacked[-1] if len(stacked) else init
+
+
+def _scan_last_infer(inputs):
+    stacked, init = inputs
+    if stacked.ndim != init.ndim + 1 or stacked.dtype != init.dtype:
+        raise TypeError(f"scan_last needs a stack of steps and an initial value of one row's type, "
+                        f"got {stacked.type.short()} and {init.type.short()}")
+    row = stacked.broadcastable[1:]
+    return [TensorType(init.dtype, tuple(a and b for a, b in zip(row, init.broadcastable)))]
+
+
+def _scan_last_grad_impl(g, stacked):
+    out = np.zeros(np.shape(stacked), np.asarray(stacked).dtype)
+    if len(out):
+        out[-1] = g
+    return out
+
+
+def _scan_last_grad_infer(inputs):
+    g, stacked = inputs
+    if stacked.ndim != g.ndim + 1:
+        raise TypeError(f"scan_last_grad: a row gradient {g.type.short()} for a stack {stacked.type.short()}")
+    return [TensorType(stacked.dtype, (False,) * stacked.ndim)]
+
+
+scan_last_op = Op("scan_last", _scan_last_impl, _scan_last_infer, kind="control",
+                  doc="the last row of a scan's stacked output, or the initial value when no step ran")
+scan_last_grad_op = Op("scan_last_grad", _scan_last_grad_impl, _scan_last_grad_infer, kind="control",
+                       doc="zeros shaped like a stack, its last row (if any) set: the gradient of scan_last")
+
+
+def scan_last(stacked, init):
+    """``stacked[-1]`` when the loop ran, else `init`: a loop's final value, zero steps included.
+
+    The optimizer's scan_memory pass sees that only the last row is read, so the
+    loop stores one step; the gradient reads the history, so one forward pass serves both.
+    """
+    return Tensor(scan_last_op(_tensor(stacked).variable, _tensor(init).variable))
 
 
 def map(fn, sequences, non_sequences=None, go_backwards=False, name=None):
@@ -444,8 +490,10 @@ def foldr(fn, sequences, outputs_info, non_sequences=None, name=None, checkpoint
 
 
 def _attach_grad():
-    from .control_grad import scan_grad
+    from .control_grad import scan_grad, scan_last_grad, scan_last_grad_grad
     scan_op.grad = scan_grad
+    scan_last_op.grad = scan_last_grad
+    scan_last_grad_op.grad = scan_last_grad_grad
 
 
 _attach_grad()

@@ -78,6 +78,13 @@ class SharedVariable(Tensor):
     def set_value(self, value, borrow=False):
         """Replace the value; the dtype and number of dimensions are fixed."""
         what = f"set_value of shared variable {self._label()}"
+        if isinstance(value, Tensor):  # a traced value: an update of the function being traced
+            if context.current() is None:
+                raise TypeError(f"{what}: got a symbolic value, but set_value stores a concrete array; "
+                                f"to change the variable when a function runs, pass "
+                                f"updates=[(W, new_value)] to tc.function")
+            self[...] = value  # like W[...] = value in the traced function
+            return
         arr = self._leaf.type.check_value(value, what, allow_downcast=None)
         if not borrow and (arr is value or (isinstance(value, np.ndarray) and np.shares_memory(arr, value))):
             arr = arr.copy()

@@ -13,8 +13,10 @@ is wrapped so a traced one raises an error that says what to write instead.
 """
 import ast
 import builtins
+import copy
 import inspect
 import io
+import linecache
 import os
 import sysconfig
 import textwrap
@@ -467,6 +469,7 @@ _SKIP_DIRS = tuple(os.path.normpath(p) + os.sep for p in {
 _converted = weakref.WeakKeyDictionary()   # original function -> converted (or itself)
 _converted_codes = set()                   # code objects made by the conversion
 _code_cache = {}                           # original code object -> (new code, source)
+_tree_cache = {}                           # (file, first line, text) -> its AST (lambdas are found in it)
 
 
 def _is_library(filename):
@@ -510,17 +513,19 @@ def _build(fn):
     if code in _code_cache:
         new_code, source = _code_cache[code]
     else:
+        lines, first = inspect.getsourcelines(fn)  # raises when the source is unavailable
         if fn.__name__ == "<lambda>":
-            inspect.getsourcelines(fn)  # raises when the source is unavailable
+            fdef = _lambda_def(code, lines, first)
+        else:
+            tree = ast.parse(textwrap.dedent("".join(lines)))
+            fdef = tree.body[0] if tree.body else None
+            if isinstance(fdef, ast.FunctionDef) and fdef.name == fn.__name__:
+                ast.increment_lineno(tree, first - 1)
+            else:
+                fdef = None
+        if fdef is None:
             _code_cache[code] = (None, None)
             return fn
-        lines, first = inspect.getsourcelines(fn)
-        tree = ast.parse(textwrap.dedent("".join(lines)))
-        fdef = tree.body[0] if tree.body else None
-        if not isinstance(fdef, ast.FunctionDef) or fdef.name != fn.__name__:
-            _code_cache[code] = (None, None)
-            return fn
-        ast.increment_lineno(tree, first - 1)
         fdef.decorator_list = []
         FunctionConverter().convert_function(fdef)
         source = unparse(fdef).strip() + "\n"
@@ -548,6 +553,48 @@ def _build(fn):
     new.__dict__.update(fn.__dict__)
     new.__tc_source__ = source
     return new
+
+
+def _source_trees(code, lines, first):
+    """(module AST, columns removed from its lines) of the file holding `code`, then of
+    the lines inspect found for it (dedented), each when it parses."""
+    whole = "".join(linecache.getlines(code.co_filename))
+    dedented = textwrap.dedent("".join(lines))
+    for text, shift, offset in ((whole, 0, 0), (dedented, len(lines[0]) - len(dedented.splitlines(True)[0]), first - 1)):
+        key = (code.co_filename, offset, text)
+        if key not in _tree_cache:
+            try:
+                tree = ast.parse(text)
+                ast.increment_lineno(tree, offset)
+            except (SyntaxError, ValueError):  # not Python (a markdown page), or a piece of a statement
+                tree = None
+            if len(_tree_cache) > 32:
+                _tree_cache.clear()
+            _tree_cache[key] = tree
+        if _tree_cache[key] is not None:
+            yield _tree_cache[key], shift
+
+
+def _lambda_def(code, lines, first):
+    """``def _tc_lambda(args): return body`` for the lambda of `code`: the innermost lambda
+    in its source whose body holds every position of its code; None when none is found."""
+    spans = [(a, c, b, d) for a, b, c, d in code.co_positions()
+             if None not in (a, b, c, d) and (a, c) != (b, d)]  # (empty spans: bookkeeping)
+    if not spans:
+        return None
+    start, end = min((a, c) for a, c, _, _ in spans), max((b, d) for _, _, b, d in spans)
+    for tree, shift in _source_trees(code, lines, first):
+        found = [lam for lam in ast.walk(tree) if isinstance(lam, ast.Lambda)
+                 and (lam.body.lineno, lam.body.col_offset + shift) <= start
+                 and (lam.body.end_lineno, lam.body.end_col_offset + shift) >= end]
+        if found:
+            lam = min(found, key=lambda n: (n.body.end_lineno - n.body.lineno,
+                                            n.body.end_col_offset - n.body.col_offset))
+            lam = copy.deepcopy(lam)  # the conversion changes it; the parsed file is kept
+            fdef = _def("_tc_lambda", [], [ast.copy_location(ast.Return(value=lam.body), lam.body)])
+            fdef.args = lam.args
+            return ast.copy_location(fdef, lam)
+    return None
 
 
 def convert_callee(f):
@@ -597,5 +644,6 @@ def converted_source(fn):
     source = getattr(new, "__tc_source__", None)
     if source is None:
         raise ValueError(f"{fn.__qualname__} has no converted source: its source code is not "
-                         f"available, or it is a lambda, or it belongs to a library")
+                         f"available (or, for a lambda, could not be told apart from others on "
+                         f"its lines), or it belongs to a library")
     return source

@@ -8,16 +8,16 @@ loop state to the new loop state, ``body(item, *state) -> state``, and calls
 values. `line` arguments are line numbers in the caller's file.
 """
 import builtins
+import itertools
 import sys
 import warnings
 
 import numpy as np
 
 from ...config import config
-from ..graph import Variable
 from ..shared import SharedVariable
 from ..tensor import Tensor, TracedValueError
-from ..types import TensorType
+from . import objects
 
 
 class LoopConversionError(TracedValueError):
@@ -327,21 +327,29 @@ def if_stmt(cond, then, orelse, init, names, n_rebound, line, unsupported=()):
 
 
 def select(cond, then, orelse, init, names, where):
-    """The state after `then(*init)` or `orelse(*init)`, chosen by a traced cond (one ifelse)."""
+    """The state after `then(*init)` or `orelse(*init)`, chosen by a traced cond (one ifelse).
+
+    Arrays from before the `if` that a branch changes in place get the chosen contents; a
+    name holding the same such array in both branches stays bound to it, and one holding
+    different arrays is marked with the choice (objects.py), so loops around it follow it.
+    """
     _, _, ifelse = _ops()
     cond = _scalar_condition(cond, "the condition", where)
-    branches = []
-    for fn in (then, orelse):
-        watched = _watch(fn)
-        args = [_handle(v) for v in init]
-        out = list(fn(*args))
-        _check_untouched(watched, where, "a branch of this traced `if`")
-        branches.append((out, [isinstance(a, Tensor) and o is a and o.variable is not v.variable
-                               for a, o, v in zip(args, out, init)]))
-    (t_out, t_inplace), (e_out, e_inplace) = branches
+    branches = [_run_branch(fn, init, where) for fn in (then, orelse)]
+    _refuse_aliased_writes(init, names, [b[2] for b in branches], where, "a branch of this traced `if`")
+    (t_out, t_args, t_writes, t_src), (e_out, e_args, e_writes, e_src) = branches
     result, pairs = list(init), []
+    for i, old in enumerate(init):
+        if isinstance(old, Tensor) and (t_writes[i] or e_writes[i]):
+            pairs.append((None, i, Tensor(t_args[i].variable), Tensor(e_args[i].variable)))
     for j, name in enumerate(names):
         a, b, old = t_out[j], e_out[j], init[j]
+        if isinstance(t_src[j], int) and t_src[j] == e_src[j]:
+            result[j] = init[t_src[j]]  # the same array in both branches, changed in place or not
+            continue
+        if isinstance(t_src[j], Tensor) and t_src[j] is e_src[j]:
+            result[j] = t_src[j]  # the same array from outside the `if` in both branches
+            continue
         if _same(a, old) and _same(b, old):
             continue
         if a is UNDEFINED or b is UNDEFINED:
@@ -359,18 +367,54 @@ def select(cond, then, orelse, init, names, where):
         if type(a) in _PY_NUMBERS and type(a) is type(b) and a == b:
             result[j] = a
             continue
-        pairs.append((j, *_unify(name, a, b, where)))
+        pairs.append((name, j, *_unify(name, a, b, where)))
     if pairs:
-        chosen = ifelse.ifelse(cond, [t for _, t, _ in pairs], [e for _, _, e in pairs])
+        chosen = ifelse.ifelse(cond, [t for *_, t, _ in pairs], [e for *_, e in pairs])
         chosen = chosen if isinstance(chosen, list) else [chosen]
-        for (j, _, _), value in zip(pairs, chosen):
-            old = init[j]
-            if (t_inplace[j] or e_inplace[j]) and isinstance(old, Tensor):
-                old._assign(value.variable)  # changed in place (B[i] = ...): keep the object
-                result[j] = old
-            else:
-                result[j] = value
+        for (name, i, _, _), value in zip(pairs, chosen):
+            if name is None:
+                init[i]._assign(value.variable)  # an array changed in place (B[i] = ...) in a branch
+        for (name, j, _, _), value in zip(pairs, chosen):
+            if name is not None:
+                result[j] = _chosen(value, cond, t_src[j], e_src[j], init, name, where)
     return result
+
+
+def _run_branch(fn, init, where):
+    """(outputs, handles given, per handle whether it was changed in place, per output the
+    handle it is: objects.resolve) of one branch run on fresh handles."""
+    watched = _watch(fn)
+    args = [_handle(v) for v in init]
+    before = [a.variable if isinstance(a, Tensor) else None for a in args]
+    out = list(fn(*args))
+    _check_untouched(watched, where, "a branch of this traced `if`")
+    writes = [isinstance(a, Tensor) and a.variable is not v for a, v in zip(args, before)]
+    outer = [t for _, t, _ in watched]  # arrays the branch reads from the enclosing code
+    return out, args, writes, [objects.resolve(o, args, outer) for o in out]
+
+
+def _refuse_aliased_writes(init, names, writes, where, what):
+    for i, j in itertools.combinations(range(len(init)), 2):
+        if isinstance(init[i], Tensor) and init[i] is init[j] and any(w[i] or w[j] for w in writes):
+            k, other = (i, j) if any(w[i] for w in writes) else (j, i)
+            raise LoopConversionError(
+                f"{where}: `{names[k]}` and `{names[other]}` name the same array, and {what} changes "
+                f"`{names[k]}` in place; each name's value is traced separately there. Give one of "
+                f"them its own copy, e.g. `{names[other]} = {names[k]}.copy()`")
+
+
+def _chosen(value, cond, t_src, e_src, init, name, where):
+    """The value of a name after a traced `if` that gives it different arrays; when one of
+    them is from before the `if`, the name's array is a run-time choice (objects.py)."""
+    if t_src is None and e_src is None:
+        return value
+
+    def objs(src):  # handle indices -> the arrays from before the if
+        if isinstance(src, objects.Choice):
+            return objects.Choice([(c, objs(a)) for c, a in src.cases], objs(src.default))
+        return init[src] if isinstance(src, int) else src
+
+    return objects.undecided(value, objects.Choice([(cond, objs(t_src))], objs(e_src)), where, name)
 
 
 def _same(v, old):
@@ -459,7 +503,7 @@ def for_stmt(iterable, body, init, names, n_rebound, brk, line, unsupported=()):
         iterable = TracedIterable("array", [_sequence(iterable, where)])
     if isinstance(iterable, TracedIterable):
         _refuse(unsupported, where, "this loop runs over a traced value, so it becomes a scan")
-        state = _scan_for(iterable, body, state, names, brk, where, concrete=False)
+        state = _scan_for(iterable, body, state, names, brk, where)
         return tuple(state[:n_rebound])
     if isinstance(iterable, range) and len(iterable) > config.unroll_limit and not unsupported:
         done = 0
@@ -486,7 +530,7 @@ def _try_scan_for(r, body, state, names, brk, where):
     concrete values; the loop then runs as Python."""
     trav = TracedIterable("range", start=r.start, stop=r.stop, step=r.step)
     try:
-        return _scan_for(trav, body, state, names, brk, where, concrete=True, n_known=len(r))
+        return _scan_for(trav, body, state, names, brk, where, n_known=len(r))
     except (TracedValueError, LoopConversionError) as exc:
         warnings.warn(f"{where}: this loop of {len(r)} steps runs unrolled, not as one scan, "
                       f"because {exc}", stacklevel=4)
@@ -521,218 +565,11 @@ def while_stmt(test, body, init, names, n_rebound, brk, line, unsupported=()):
     return tuple(state[:n_rebound])
 
 
-# -- the scan behind both loops ------------------------------------------------------------
-class _Carries:
-    """The loop state as scan sees it: which entries are carried arrays, their
-    types, and how each step's values are checked against them."""
-
-    def __init__(self, state, names, where):
-        numpy_api = _ops()[0]
-        self.names, self.where = names, where
-        self.init = state
-        self.carried = []        # positions of carried entries
-        self.values = []         # their initial Tensors
-        for j, (name, v) in enumerate(zip(names, state)):
-            if v is UNDEFINED:
-                raise LoopConversionError(
-                    f"{where}: `{name}` has no value before this loop, but the loop runs on "
-                    f"traced values, so how often (if at all) its body assigns `{name}` is only "
-                    f"known when the compiled function runs. Give `{name}` a value before the "
-                    f"loop, e.g. `{name} = np.zeros_like(...)` or `{name} = 0.0`")
-            if _is_array_like(v):
-                t = numpy_api.as_tensor(v)
-                if t.type.weak or type(v) in _PY_NUMBERS:
-                    t = numpy_api.astype(t, t.dtype)
-                self.carried.append(j)
-                self.values.append(t)
-
-    def retype(self, j, dtype):
-        numpy_api = _ops()[0]
-        k = self.carried.index(j)
-        self.values[k] = numpy_api.astype(self.values[k], dtype)
-
-    def full_state(self, inner):
-        state = list(self.init)
-        for j, t in zip(self.carried, inner):
-            state[j] = t
-        return state
-
-    def check(self, out, inner_args, inner_vars):
-        """The carried entries of a step's output state, checked and cast; plus in-place flags
-        (the step returned its input array object holding a new value: ``B[i] = ...``)."""
-        numpy_api = _ops()[0]
-        new, inplace = [], []
-        for j, name in enumerate(self.names):
-            if j in self.carried:
-                continue
-            if out[j] is not self.init[j]:
-                raise LoopConversionError(
-                    f"{self.where}: `{name}` holds {_describe(self.init[j])}, and this traced loop "
-                    f"assigns it {_describe(out[j])}; only arrays and numbers can be carried from "
-                    f"step to step")
-        for k, j in enumerate(self.carried):
-            name, v, want = self.names[j], out[j], self.values[k]
-            if v is UNDEFINED or not _is_array_like(v):
-                raise LoopConversionError(f"{self.where}: `{name}` is {_describe(v)} after a step of "
-                                          f"this traced loop; it must stay an array or number")
-            t = numpy_api.as_tensor(v)
-            inplace.append(v is inner_args[k] and t.variable is not inner_vars[k])
-            if (t.type.weak or type(v) in _PY_NUMBERS) and t.ndim == want.ndim and \
-                    np.can_cast(t.dtype, want.dtype, "same_kind"):
-                t = numpy_api.astype(t, want.dtype)
-            if t.dtype != want.dtype or t.ndim != want.ndim:
-                raise LoopConversionError(self.changed_message(name, want, t))
-            new.append(t)
-        return new, inplace
-
-    def changed_message(self, name, want, got):
-        py = [n for n, v in zip(self.names, self.init) if type(v) in _PY_NUMBERS]
-        hint = (f" (Python numbers carried by the loop, here {', '.join(f'`{n}`' for n in py)}, "
-                f"become int64/float64 arrays; write e.g. `{py[0]} = np.float32(0)` to choose "
-                f"another dtype)") if py and name not in py else ""
-        if got.ndim != want.ndim:
-            fix = f"give it its final shape before the loop, e.g. `{name} = np.zeros_like(...)`"
-        else:
-            fix = f"cast it before the loop: `{name} = {name}.astype(np.{got.dtype})`"
-        return (f"{self.where}: `{name}` is {want.type.short()} before this loop but "
-                f"{got.type.short()} after one step; a value carried through a traced loop must "
-                f"keep its dtype and number of dimensions: {fix}{hint}")
+def _scan_for(*args, **kwargs):
+    from .scanned import scan_for  # scanned.py builds on the helpers above
+    return scan_for(*args, **kwargs)
 
 
-def _placeholder(t):
-    return Tensor(Variable(TensorType(t.dtype, (False,) * t.ndim), name="probe"))
-
-
-def _probe_types(carries, run_body, item_args):
-    """Give carries that start as Python numbers the dtype one real step gives them
-    (``s = 0; s = s + x32[i]`` carries a float32, as under NumPy)."""
-    numpy_api = _ops()[0]
-    weak = [j for j in carries.carried if type(carries.init[j]) in _PY_NUMBERS
-            or (isinstance(carries.init[j], Tensor) and carries.init[j].type.weak)]
-    if not weak:
-        return
-    watched = _watch(*run_body.fns)
-    try:
-        out = run_body(item_args, [_handle(v) for v in carries.init])
-    finally:
-        _restore(watched)
-    for j in weak:
-        v = out[j]
-        if isinstance(v, Tensor) and not v.type.weak and v.ndim == 0:
-            carries.retype(j, v.dtype)
-        elif isinstance(v, Tensor) or type(v) in _PY_NUMBERS:
-            t = numpy_api.as_tensor(v)
-            if t.ndim == 0 and t.dtype != carries.values[carries.carried.index(j)].dtype \
-                    and not t.type.weak:
-                carries.retype(j, t.dtype)
-
-
-class _Body:
-    """Calls the loop body (and, for while loops, the test) with (item args, state)."""
-
-    def __init__(self, body, with_item):
-        self.body, self.with_item, self.fns = body, with_item, (body,)
-
-    def __call__(self, item_args, state):
-        return list(self.body(*item_args, *state)) if self.with_item else list(self.body(*state))
-
-
-def _finish(carries, finals, inplace_any):
-    """The state after the loop; arrays changed in place keep their object."""
-    state = list(carries.init)
-    for k, j in enumerate(carries.carried):
-        old, value = carries.init[j], finals[k]
-        if inplace_any[k] and isinstance(old, Tensor):
-            old._assign(value.variable)
-            state[j] = old
-        else:
-            state[j] = value
-    return state
-
-
-def _scan_for(trav, body, state, names, brk, where, concrete, n_known=None):
-    numpy_api, scan, ifelse = _ops()
-    carries = _Carries(state, names, where)
-    counter0 = trav.counter_start()
-    seqs = trav.sequences
-    run = _Body(body, with_item=True)
-    probe_rows = [_placeholder(numpy_api.getitem(s, 0)) for s in seqs]
-    probe_counter = _placeholder(numpy_api.astype(numpy_api.as_tensor(0), np.int64))
-    _probe_types(carries, run, (trav.item(probe_counter, probe_rows),))
-    has_counter = counter0 is not None
-    inplace_seen = [False] * len(carries.carried)
-    watched = _watch(body)
-
-    def step(*args):
-        rows, rest = list(args[:len(seqs)]), list(args[len(seqs):])
-        counter = rest.pop(0) if has_counter else None
-        inner = [_handle(t) for t in rest]  # tc.scan reads its own inputs' variables afterwards
-        inner_vars = [t.variable for t in inner]
-        out = run((trav.item(counter, rows),), carries.full_state(inner))
-        _check_untouched(watched, where, "this traced loop")
-        new, inplace = carries.check(out, inner, inner_vars)
-        for k, flag in enumerate(inplace):
-            inplace_seen[k] = inplace_seen[k] or flag
-        outs = ([counter + trav.counter_step()] if has_counter else []) + new
-        if brk is not None:
-            stop = out[brk]
-            return outs, scan.until(stop if isinstance(stop, Tensor) else bool(stop))
-        return outs
-
-    inits = ([numpy_api.astype(numpy_api.as_tensor(counter0), np.int64)] if has_counter else [])
-    inits += carries.values
-    outs, _ = scan.scan(step, sequences=seqs or None, outputs_info=inits,
-                        n_steps=trav.n_steps() if trav.kind == "range" else None,
-                        name="for loop")
-    outs = outs if isinstance(outs, list) else [outs]
-    outs = outs[1:] if has_counter else outs
-    last = [o[-1] for o in outs]
-    if n_known is None and last:
-        runs = trav.has_steps()
-        if isinstance(runs, Tensor):
-            last = ifelse.ifelse(runs, last, carries.values)
-            last = last if isinstance(last, list) else [last]
-    return _finish(carries, last, inplace_seen)
-
-
-def _scan_while(test, body, state, names, brk, where):
-    """A traced while loop: runs zero times when the test fails at once, else one
-    scan whose step ends with tc.until(not test) — the step count is found at run time."""
-    numpy_api, scan, ifelse = _ops()
-    carries = _Carries(state, names, where)
-    run = _Body(body, with_item=False)
-    run.fns = (body, test)
-    _probe_types(carries, run, ())
-    inplace_seen = [False] * len(carries.carried)
-    watched = _watch(body, test)
-
-    def keep_going(st):
-        go = test(*st)
-        if isinstance(go, Tensor):
-            go = _scalar_condition(go, "the while condition", where)
-        if brk is not None:
-            go = and_(lambda: not_(st[brk]), lambda: go)
-        return go
-
-    def step(*inner):
-        inner = [_handle(t) for t in inner]
-        inner_vars = [t.variable for t in inner]
-        out = run((), carries.full_state(inner))
-        new, inplace = carries.check(out, inner, inner_vars)
-        for k, flag in enumerate(inplace):
-            inplace_seen[k] = inplace_seen[k] or flag
-        go = keep_going(carries.full_state(new))
-        _check_untouched(watched, where, "this traced loop")
-        return new, scan.until(not_(go) if isinstance(go, Tensor) else not go)
-
-    go0 = keep_going(state)  # on the state as it is: a concrete answer needs no ifelse
-    if not isinstance(go0, Tensor) and not go0:
-        return list(state)
-    outs, _ = scan.scan(step, outputs_info=carries.values, name="while loop")
-    outs = outs if isinstance(outs, list) else [outs]
-    last = [o[-1] for o in outs]
-    if isinstance(go0, Tensor) and last:
-        last = ifelse.ifelse(go0, last, carries.values)
-        last = last if isinstance(last, list) else [last]
-    return _finish(carries, last, inplace_seen)
-
+def _scan_while(*args, **kwargs):
+    from .scanned import scan_while
+    return scan_while(*args, **kwargs)
