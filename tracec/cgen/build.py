@@ -84,8 +84,17 @@ def flags():
     """The full compile command's flags, user flags first."""
     extra = []
     if sys.platform.startswith("linux") and platform.machine() == "x86_64" and ctypes.util.find_library("mvec"):
-        extra = ["-DTC_LIBMVEC"]
+        extra = ["-DTC_LIBMVEC"] + (["-DTC_LIBMVEC_2_35"] if _glibc_version() >= (2, 35) else [])
     return config.c_flags.split() + BASE_FLAGS + extra + ["-I" + TEMPLATES]
+
+
+def _glibc_version():
+    """(major, minor) of the C library, (0, 0) when it is not glibc."""
+    try:
+        name, version = os.confstr("CS_GNU_LIBC_VERSION").split()
+        return tuple(int(p) for p in version.split(".")[:2]) if name == "glibc" else (0, 0)
+    except (AttributeError, OSError, ValueError):
+        return (0, 0)
 
 
 def _libs(flag_list):

@@ -26,6 +26,20 @@ TC_SIMD double log(double); TC_SIMD float logf(float);
 TC_SIMD double sin(double); TC_SIMD float sinf(float);
 TC_SIMD double cos(double); TC_SIMD float cosf(float);
 TC_SIMD double pow(double, double); TC_SIMD float powf(float, float);
+#if defined(TC_LIBMVEC_2_35)  /* glibc 2.35 added these */
+TC_SIMD double tanh(double); TC_SIMD float tanhf(float);
+TC_SIMD double sinh(double); TC_SIMD float sinhf(float);
+TC_SIMD double cosh(double); TC_SIMD float coshf(float);
+TC_SIMD double expm1(double); TC_SIMD float expm1f(float);
+TC_SIMD double exp2(double); TC_SIMD float exp2f(float);
+TC_SIMD double log2(double); TC_SIMD float log2f(float);
+TC_SIMD double log10(double); TC_SIMD float log10f(float);
+TC_SIMD double tan(double); TC_SIMD float tanf(float);
+TC_SIMD double atan(double); TC_SIMD float atanf(float);
+TC_SIMD double asin(double); TC_SIMD float asinf(float);
+TC_SIMD double acos(double); TC_SIMD float acosf(float);
+TC_SIMD double cbrt(double); TC_SIMD float cbrtf(float);
+#endif
 #endif
 
 static int tc_fail(tc_ctx *ctx, int32_t code, const char *fmt, ...)
