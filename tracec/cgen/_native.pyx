@@ -546,6 +546,7 @@ cdef class Stack:
     cdef int row_ndim, typenum
     cdef cnp.npy_intp row_shape[TC_MAX_NDIM]
     cdef Py_ssize_t row_bytes
+    cdef list recent  # keeping the last rows: the arrays of the steps not yet copied into `buf`
 
     def __cinit__(self, dtype, int row_ndim, Py_ssize_t keep, Py_ssize_t expected):
         self.dtype, self.row_ndim, self.keep, self.expected = np.dtype(dtype), row_ndim, keep, expected
@@ -575,15 +576,36 @@ cdef class Stack:
                     raise ValueError(f"scan at {where}: step {self.count} produced an output of shape "
                                      f"{np.shape(arr)}, step 0 one of shape {np.shape(self.buf)[1:]}; every step "
                                      "must return the same shape")
-        if not self.keep and self.count == self.capacity:  # a loop that stops with tc.until: grow
+        if self.keep:  # hold the step's array; only the last `keep` of them are ever copied
+            if self.recent is None:
+                self.recent = []
+            self.recent.append(arr)
+            if len(self.recent) > self.keep:
+                del self.recent[0]
+            self.count += 1
+            return 0
+        if self.count == self.capacity:  # a loop that stops with tc.until: grow
             self.buf = np.concatenate([self.buf, np.empty_like(self.buf)])
             self.capacity *= 2
-        pos = self.count % self.keep if self.keep else self.count
+        self.copy_row(self.count, arr)
+        self.count += 1
+        return 0
+
+    cdef int copy_row(self, Py_ssize_t pos, cnp.ndarray arr) except -1:
         if cnp.PyArray_IS_C_CONTIGUOUS(arr):
             memcpy(<char *>cnp.PyArray_DATA(self.buf) + pos * self.row_bytes, cnp.PyArray_DATA(arr), self.row_bytes)
         else:
             cnp.PyArray_CopyInto(<cnp.ndarray>row_view(self.buf, pos), arr)
-        self.count += 1
+        return 0
+
+    cdef int flush(self) except -1:
+        """Copy the held arrays into their ring rows."""
+        cdef Py_ssize_t first, i
+        if self.recent:
+            first = self.count - len(self.recent)
+            for i in range(len(self.recent)):
+                self.copy_row((first + i) % self.keep, <cnp.ndarray>self.recent[i])
+            self.recent = None
         return 0
 
     cdef bint takes_rows_of(self, cnp.ndarray arr):
@@ -599,6 +621,8 @@ cdef class Stack:
     cdef int push_raw(self, const char *data) except -1:
         """Append a row from C-contiguous memory of the row's layout."""
         cdef Py_ssize_t pos
+        if self.recent:
+            self.flush()
         if not self.keep and self.count == self.capacity:
             self.buf = np.concatenate([self.buf, np.empty_like(self.buf)])
             self.capacity *= 2
@@ -612,6 +636,7 @@ cdef class Stack:
         cdef Py_ssize_t start
         if self.buf is None:
             return None
+        self.flush()
         if self.keep and self.count > self.keep:
             start = self.count % self.keep
             return np.concatenate([self.buf[start:], self.buf[:start]])
@@ -745,6 +770,25 @@ cdef class ScanStep(Step):
         if self.has_until and outs[inner.n_roots - 1]:
             self.stopped = True
         return istore
+
+
+cdef class IndexStep(Step):
+    """x[key] for a key known when the function is built (basic slices, ints, newaxis): the view
+    straight from NumPy's indexing, without the generic op call. Errors rerun through NumPy."""
+    cdef object key
+
+    def __cinit__(self, node, ins, outs, frees, key):
+        self.key = key
+
+    cdef int run(self, list store, Runner runner) except -1:
+        x = store[self.node_ins[0]]
+        if cnp.PyArray_CheckExact(x):
+            try:
+                store[self.node_outs[0]] = x[self.key]
+                return 0
+            except (IndexError, ValueError, TypeError):
+                pass  # NumPy raises again below, naming the op and the user's line
+        return self.run_numpy(store)
 
 
 cdef class IfElseStep(Step):

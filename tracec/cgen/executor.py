@@ -14,6 +14,7 @@ import numpy as np
 
 from ..config import config
 from ..trace.graph import Constant, toposort
+from ..trace.ops.index import rebuild_key
 from . import build
 from .kernel import lower, render, signature
 from .reduce_kernel import ReduceSpec, lower_reduce, render_reduce
@@ -21,12 +22,12 @@ from .reduce_kernel import signature as reduce_signature
 from .render import CRenderer
 
 try:
-    from ._native import (MAX_KERNEL_ARGS, NOMATCH, GemmStep, IfElseStep, KernelStep, Runner, ScanStep, Step,
-                         load, set_blas)
+    from ._native import (MAX_KERNEL_ARGS, NOMATCH, GemmStep, IfElseStep, IndexStep, KernelStep, Runner, ScanStep,
+                         Step, load, set_blas)
     _RUNTIME_ERROR = None
 except ImportError as exc:  # not built (a source tree without `pip install -e .`)
-    MAX_KERNEL_ARGS, NOMATCH, GemmStep, IfElseStep, KernelStep, Runner, ScanStep, Step, load, set_blas = \
-        (0,) + (None,) * 9
+    MAX_KERNEL_ARGS, NOMATCH, GemmStep, IfElseStep, IndexStep, KernelStep, Runner, ScanStep, Step, load, \
+        set_blas = (0,) + (None,) * 10
     _RUNTIME_ERROR = exc
 
 _CPUS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
@@ -289,6 +290,8 @@ class CExecutor:
             branches = [CExecutor(g.program, compile=self._compiling) for g in (info.then_graph, info.else_graph)]
             self._inner.extend(branches)
             return IfElseStep(node, ins, outs, frees, branches[0].runner, branches[1].runner)
+        if node.op.name == "getitem" and len(node.inputs) == 1:
+            return IndexStep(node, ins, outs, frees, rebuild_key(node.params["spec"], ()))
         if node.op.name in _PRODUCTS and _blas_product(node) and _blas_ready():
             a, b, c, alpha, beta = (ins + [-1, -1, -1])[:5]
             return GemmStep(node, ins, outs, frees, a, b, c, alpha, beta, node.outputs[0].dtype,

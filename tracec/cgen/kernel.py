@@ -133,7 +133,8 @@ def _render(spec, renderer):
     ct = renderer.ctype
     names = {}
     comments, scalars, contig_ptrs, contig_loads, strides, row_ptrs, strided_loads = [], [], [], [], [], [], []
-    contiguous = []
+    contiguous, unit = [], []  # unit: every operand's rows are contiguous (the loop vectorizes)
+    unit_loads, unit_stores = [], []
     for k, v in enumerate(spec.args):
         name = names[id(v)] = f"x{k}"
         t = ct(v.dtype)
@@ -149,6 +150,8 @@ def _render(spec, renderer):
         strides.append(f"        const int64_t s{k} = st[{k}][cnd - 1] / (int64_t)sizeof({t});")
         row_ptrs.append(f"                const {t} *restrict a{k} = (const {t} *)p[{k}];")
         strided_loads.append(f"                    const {t} {name} = a{k}[i * s{k}];")
+        unit.append(f"s{k} == 1")
+        unit_loads.append(f"                    const {t} {name} = a{k}[i];")
     body = []
     for j, node in enumerate(spec.nodes):
         out = node.outputs[0]
@@ -170,6 +173,8 @@ def _render(spec, renderer):
         row_ptrs.append(f"                {t_out} *restrict {o} = ({t_out} *)p[{a}];")
         stores.append(f"                {o}[i] = {names[id(var)]};")
         strided_stores.append(f"                    {o}[i * s{a}] = {names[id(var)]};")
+        unit.append(f"s{a} == 1")
+        unit_stores.append(f"                    {o}[i] = {names[id(var)]};")
     indent = lambda lines, n: "\n".join(" " * n + line for line in lines)  # noqa: E731
     title = f"{len(spec.nodes)} op(s): " + " ".join(n.op.name for n in spec.nodes)
     if len(spec.outputs) > 1:
@@ -180,4 +185,5 @@ def _render(spec, renderer):
         contiguous_test=" && ".join(contiguous), contiguous_pointers="\n".join(contig_ptrs),
         contiguous_body="\n".join(contig_loads + [indent(body, 16)] + stores),
         strides="\n".join(strides), row_pointers="\n".join(row_ptrs),
-        strided_body="\n".join(strided_loads + [indent(body, 20)] + strided_stores))
+        strided_body="\n".join(strided_loads + [indent(body, 20)] + strided_stores),
+        unit_test=" && ".join(unit), unit_body="\n".join(unit_loads + [indent(body, 20)] + unit_stores))

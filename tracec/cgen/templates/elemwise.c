@@ -63,8 +63,14 @@ $strides
                     char *p[TC_NARGS];
                     tc_row_pointers(args, TC_NARGS, st, cshape, cnd, row, p);
 $row_pointers
-                    for (int64_t i = 0; i < inner; i++) {
+                    if ($unit_test) {
+                        for (int64_t i = 0; i < inner; i++) {
+$unit_body
+                        }
+                    } else {
+                        for (int64_t i = 0; i < inner; i++) {
 $strided_body
+                        }
                     }
                 }
                 status |= tc_st | tc_fp_status();
@@ -76,8 +82,14 @@ $strided_body
                 char *p[TC_NARGS];
                 tc_row_pointers(args, TC_NARGS, st, cshape, cnd, row, p);
 $row_pointers
-                for (int64_t i = 0; i < inner; i++) {
+                if ($unit_test) {  /* slices of contiguous rows: the loop the compiler vectorizes */
+                    for (int64_t i = 0; i < inner; i++) {
+$unit_body
+                    }
+                } else {
+                    for (int64_t i = 0; i < inner; i++) {
 $strided_body
+                    }
                 }
             }
             status |= tc_st | tc_fp_status();
