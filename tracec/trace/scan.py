@@ -470,11 +470,22 @@ def map(fn, sequences, non_sequences=None, go_backwards=False, name=None):
 
 
 def reduce(fn, sequences, outputs_info, non_sequences=None, go_backwards=False, name=None, checkpoint=None):
-    """Like scan, but returns only the last step's value of each output."""
+    """Like scan, but returns only the last step's value of each output (its initial value
+    when no step runs, as ``functools.reduce`` with an initial value)."""
     outs, updates = scan(fn, sequences=sequences, outputs_info=outputs_info, non_sequences=non_sequences,
                          go_backwards=go_backwards, name=name or "reduce", checkpoint=checkpoint)
-    last = [o[-1] for o in outs] if isinstance(outs, list) else outs[-1]
-    return last, updates
+    infos = _as_list(outputs_info)
+    last = [_last(o, infos[i] if i < len(infos) else None)
+            for i, o in enumerate(outs if isinstance(outs, list) else [outs])]
+    return (last if isinstance(outs, list) else last[0]), updates
+
+
+def _last(stacked, info):
+    """The last row of a scan output, or its initial value (a one-tap state) when no step ran."""
+    init, taps = (info.get("initial"), info.get("taps", [-1])) if isinstance(info, dict) else (info, [-1])
+    if init is None or list(taps or [-1]) != [-1]:
+        return stacked[-1]
+    return scan_last(stacked, _strong(_tensor(init)))
 
 
 def foldl(fn, sequences, outputs_info, non_sequences=None, name=None, checkpoint=None):
