@@ -866,6 +866,15 @@ cdef class GemmStep(Step):
         self.out_ndim = out_ndim
         self.buffer = [None]
 
+    cdef object output(self, int nd, cnp.npy_intp *shape):
+        """The last call's product buffer when nobody else holds it and it fits, else a new one."""
+        cdef PyObject *p = PyList_GET_ITEM(self.buffer, 0)
+        if Py_REFCNT(p) == 1 and fits(<object>p, nd, shape, self.typenum):
+            return <object>p
+        out = cnp.PyArray_EMPTY(nd, shape, self.typenum, 0)
+        self.buffer[0] = out
+        return out
+
     cdef object operand(self, list store, int slot, tc_array *desc):
         obj = store[slot]
         if not cnp.PyArray_CheckExact(obj) or cnp.PyArray_TYPE(<cnp.ndarray>obj) != self.typenum:
@@ -919,12 +928,7 @@ cdef class GemmStep(Step):
             beta = float(store[self.beta])
         if nd != self.out_ndim:
             return self.run_numpy(store)
-        p = PyList_GET_ITEM(self.buffer, 0)
-        if Py_REFCNT(p) == 1 and fits(<object>p, nd, shape, self.typenum):
-            out = <object>p
-        else:
-            out = cnp.PyArray_EMPTY(nd, shape, self.typenum, 0)
-            self.buffer[0] = out
+        out = self.output(nd, shape)
         describe(&O, <cnp.ndarray>out, self.code)
         ctx.nthreads, ctx.status, ctx.parallel_threshold = runner.nthreads, 0, runner.threshold
         ctx.message[0] = 0
@@ -973,12 +977,7 @@ cdef class GemmStep(Step):
             index[d] = 0
             batch *= shape[d]
         shape[nb], shape[nb + 1] = A.shape[A.ndim - 2], B.shape[B.ndim - 1]
-        p = PyList_GET_ITEM(self.buffer, 0)
-        if Py_REFCNT(p) == 1 and fits(<object>p, nd, shape, self.typenum):
-            out = <object>p
-        else:
-            out = cnp.PyArray_EMPTY(nd, shape, self.typenum, 0)
-            self.buffer[0] = out
+        out = self.output(nd, shape)
         item = self.dtype.itemsize
         A2, B2 = A[0], B[0]
         A2.ndim = B2.ndim = O2.ndim = 2
