@@ -235,3 +235,25 @@ def test_the_checked_path_keeps_only_the_last_rows_read():
         got, want, f = both([A], [As[-2:], As[-1]], np.random.default_rng(n).standard_normal((6, 7)))
         assert_same(got, want)
         assert scan_steps(f)[0].replayed == 0
+
+
+def test_sizes_in_the_body_are_fixed_values_of_the_replay():
+    X, h0 = tc.tensor3("X"), tc.matrix("h0")
+    hs, _ = tc.scan(lambda x, h: np.tanh(h * 0.5 + x.mean() + x.shape[1]), sequences=X, outputs_info=h0)
+    rng = np.random.default_rng(8)
+    got, want, f = both([X, h0], hs, rng.standard_normal((12, 3, 4)), rng.standard_normal((3, 4)))
+    assert_same(got, want)
+    assert scan_steps(f)[0].replayed == 11, scan_steps(f)[0].not_replayed
+
+
+def test_python_ints_that_overflow_a_small_integer_state_still_raise():
+    @tc.compile
+    def add_k(a, k, n):
+        for _ in range(n):
+            a = a + k
+        return a
+
+    a = np.array([1, 2], np.int8)
+    np.testing.assert_array_equal(add_k(a, 3, 6), a + 18)
+    with pytest.raises(OverflowError):
+        add_k(a, 300, 6)  # NumPy: Python integer 300 out of bounds for int8

@@ -89,7 +89,7 @@ cdef class LoopPlan:
         free(self.ring_start)
         free(self.ring_size)
 
-    cdef int add_entry(self, dict index, int slot, object value) except -2:
+    cdef int add_entry(self, dict index, object slot, object value) except -2:
         """The table entry of `slot` (added from its recorded value); -1 if the value is no plain array."""
         cdef int e, d
         cdef cnp.ndarray arr
@@ -246,8 +246,15 @@ cdef object build_plan(ScanStep scan, list istore, list seqs, list histories, li
     for k, (step, slots) in enumerate(zip(call_steps, call_slots)):
         c = &plan.calls[k]
         c.first, c.nargs, c.has_c = first, len(slots), 0
+        converted = dict((<KernelStep>step).converted) if isinstance(step, KernelStep) else {}
         for i, slot in enumerate(slots):
-            e = plan.add_entry(index, slot, istore[slot])
+            if i in converted:  # a Python number (a size, say) as the kernel's array: fixed values only
+                if slot in varying:
+                    return f"{step.node.op.name} converts a value that changes from step to step"
+                value = converted[i]
+                e = plan.add_entry(index, (slot, value.dtype.str), value)
+            else:
+                e = plan.add_entry(index, slot, istore[slot])
             if e < 0:
                 return f"{step.node.op.name} reads a value that is not a plain array"
             plan.arg_idx[first + i] = e

@@ -205,7 +205,8 @@ cdef class KernelStep(Step):
     cdef uint8_t reduced[TC_MAX_NDIM]
     cdef uint8_t *bcast          # n_in x ndim, right-aligned: 1 where the dimension must be 1
     cdef list in_dtypes, buffers
-    cdef bint ran_native         # the last run called the kernel on the slots' own arrays
+    cdef readonly bint ran_native  # the last recorded run called the kernel (LoopPlan.record)
+    cdef list converted            # ... on these arrays: (argument, array) for values it converted first
     cdef int64_t last_shape[TC_MAX_NDIM]  # ... over this iteration shape (a loop plan replays it)
 
     def __cinit__(self, node, ins, outs, frees, size_t fn, args, in_dtypes, in_broadcastable, out_dtypes,
@@ -253,6 +254,8 @@ cdef class KernelStep(Step):
         cdef PyObject *p
         cdef tc_ctx ctx
         self.ran_native = False
+        if runner.recording:
+            self.converted = []
         for k in range(self.n_weak):  # NumPy raises OverflowError for a Python int the dtype cannot hold
             obj = store[self.weak[k]]
             if not -128 <= obj < 128:
@@ -269,6 +272,8 @@ cdef class KernelStep(Step):
                 if keep is None:
                     keep = []
                 keep.append(obj)
+                if runner.recording:
+                    self.converted.append((i, obj))
             arr = <cnp.ndarray>obj
             if dtype_code(arr) != self.codes[i] or cnp.PyArray_NDIM(arr) != self.ndims[i]:
                 return self.run_numpy(store)  # a value not of the node's type: NumPy says what is wrong
@@ -316,7 +321,7 @@ cdef class KernelStep(Step):
         ctx.parallel_threshold = runner.threshold
         ctx.message[0] = 0
         if runner.recording:
-            self.ran_native = keep is None
+            self.ran_native = True
             for d in range(ndim):
                 self.last_shape[d] = shape[d]
         if n >= runner.threshold:
@@ -687,6 +692,10 @@ cdef class ScanStep(Step):
         if setup is None:
             return self.run_numpy(store)
         n, seqs, histories, rest = setup
+        for hist in histories:  # NumPy scalars as 0-d arrays: kernels take them without converting
+            for k in range(len(hist)):
+                if not cnp.PyArray_CheckExact(hist[k]):
+                    hist[k] = np.asarray(hist[k])
         base_store = list(inner.template)
         k = sum(map(len, self.seq_taps)) + sum(map(len, self.state_taps))
         for i in range(len(rest)):

@@ -150,6 +150,11 @@ def _blas_ready():
     return _blas_state[0]
 
 
+def _narrow_int(var):
+    """Is `var` an integer array a Python int in int64's range might not fit (int8..int32, unsigned)?"""
+    return not var.type.weak and var.dtype.kind in "iu" and (var.dtype.itemsize < 8 or var.dtype.kind == "u")
+
+
 def _const_array(var):
     """A constant a kernel reads, as an array of the kernel's dtype (converted once, not every call;
     NumPy steps keep the Python value, whose weak type decides their result dtype)."""
@@ -303,6 +308,8 @@ class CExecutor:
         # Python ints (weak) feeding a kernel: NumPy raises OverflowError when one does not fit
         # the array's dtype, while C would wrap; such calls go through NumPy instead
         weak = [s for v, s in zip(node.inputs, ins) if v.type.weak and v.dtype.kind in "iu"]
+        if not any(_narrow_int(v) for v in spec.args + spec.outputs + [o for n in spec.nodes for o in n.outputs]):
+            weak = []  # no integer array narrower than a Python int: every int in int64's range fits
         if _is_reduction(spec):
             return KernelStep(node, ins, outs, frees, self._addresses[id(node)], args,
                               [v.dtype for v in spec.args], [v.broadcastable for v in spec.args],
