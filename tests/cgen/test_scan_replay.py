@@ -257,3 +257,30 @@ def test_python_ints_that_overflow_a_small_integer_state_still_raise():
     np.testing.assert_array_equal(add_k(a, 3, 6), a + 18)
     with pytest.raises(OverflowError):
         add_k(a, 300, 6)  # NumPy: Python integer 300 out of bounds for int8
+
+
+def test_rows_picked_by_a_carried_index_are_replayed_views():
+    table, vec = tc.matrix("table"), tc.vector("vec")
+    i0 = tc.lscalar("i0")
+
+    def step(i, acc, table, vec):
+        return i - 1, acc * 0.5 + table[i] * vec[i]   # a row view and a 0-d element, counting down
+
+    (idx, accs), _ = tc.scan(step, outputs_info=[i0, np.zeros(3)], non_sequences=[table, vec], n_steps=8)
+    rng = np.random.default_rng(9)
+    args = rng.standard_normal((10, 3)), rng.standard_normal(10), np.int64(-1)
+    got, want, f = both([table, vec, i0], accs, *args)
+    assert_same(got, want)
+    assert scan_steps(f)[0].replayed == 7, scan_steps(f)[0].not_replayed
+
+
+def test_an_index_running_out_of_range_raises_numpys_error():
+    vec, i0 = tc.vector("vec"), tc.lscalar("i0")
+    (idx, accs), _ = tc.scan(lambda i, acc, v: (i + 1, acc + v[i]), outputs_info=[i0, np.float64(0.0)],
+                             non_sequences=vec, n_steps=12)
+    native = tc.function([vec, i0], accs, mode="FAST_RUN")
+    np.testing.assert_allclose(native(np.arange(20.0), 0), np.cumsum(np.arange(12.0)))
+    assert scan_steps(native)[0].replayed == 11
+    with pytest.raises(IndexError, match="test_scan_replay.py"):
+        native(np.arange(10.0), 0)  # step 10 reads v[10]: the replay hands that step back
+    assert scan_steps(native)[0].replayed == 9

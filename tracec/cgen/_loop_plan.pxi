@@ -17,6 +17,8 @@ cdef enum:
     KIND_KERNEL = 0
     KIND_GEMM = 1
     KIND_GEMV = 2
+    KIND_VIEW = 3           # args (src, out): out's data = src's + offset
+    KIND_INDEXED_VIEW = 4   # args (src, index, out): out's data = src's + offset + index * stride, index checked
 
 
 cdef struct PlanCall:
@@ -28,6 +30,7 @@ cdef struct PlanCall:
     int ndim
     double alpha, beta
     int64_t shape[TC_MAX_NDIM]
+    int64_t offset, length, stride   # views: byte offset; indexed views: the indexed axis too
 
 
 cdef struct PointerUpdate:
@@ -38,13 +41,22 @@ cdef struct PointerUpdate:
     Py_ssize_t stride
 
 
-cdef struct ViewUpdate:
-    int src, out            # table entries: out views src's memory at a fixed byte offset
-    Py_ssize_t offset
-
-
 # ops whose output views their first input's memory (checked at the recorded step)
 _VIEW_OPS = frozenset(["transpose", "reshape", "expand_dims", "squeeze", "broadcast_to", "getitem", "flip"])
+
+
+def _indexes_first_axis(spec):
+    """Is `spec` x[i, <static parts>] with i the only traced part?"""
+    return len(spec) > 0 and tuple(spec[0]) == ("int", "?") and all("?" not in entry[1:] for entry in spec[1:])
+
+
+cdef object view_offset(object src, object out, bint of_state):
+    """Bytes from `src`'s data to `out`'s, out viewing src's memory; else why not (a str)."""
+    if not (cnp.PyArray_CheckExact(src) and cnp.PyArray_CheckExact(out)) or _owner(src) is not _owner(out):
+        return "copies its input"
+    if of_state and not (<cnp.ndarray>src).flags.c_contiguous:
+        return "views a state's initial value laid out unlike the state"
+    return <Py_ssize_t>(<char *>cnp.PyArray_DATA(<cnp.ndarray>out) - <char *>cnp.PyArray_DATA(<cnp.ndarray>src))
 
 
 def _owner(a):
@@ -52,6 +64,23 @@ def _owner(a):
     while isinstance(a, np.ndarray) and a.base is not None:
         a = a.base
     return a
+
+
+cdef inline int64_t read_index(const tc_array *a, int64_t length) nogil:
+    """The integer in 0-d array `a` as an index into `length` items (negative from the end); -1 if out of range."""
+    cdef int64_t i
+    cdef int32_t size = a.dtype & 0xFF
+    if (a.dtype >> 8) == 117:  # 'u'
+        if size == 8 and (<uint64_t *>a.data)[0] > <uint64_t>length:
+            return -1
+        i = (<uint8_t *>a.data)[0] if size == 1 else (<uint16_t *>a.data)[0] if size == 2 else \
+            (<uint32_t *>a.data)[0] if size == 4 else <int64_t>(<uint64_t *>a.data)[0]
+    else:
+        i = (<int8_t *>a.data)[0] if size == 1 else (<int16_t *>a.data)[0] if size == 2 else \
+            (<int32_t *>a.data)[0] if size == 4 else (<int64_t *>a.data)[0]
+    if i < 0:
+        i += length
+    return i if 0 <= i < length else -1
 
 
 cdef inline Py_ssize_t ring_pos(Py_ssize_t step, Py_ssize_t size):
@@ -63,9 +92,8 @@ cdef class LoopPlan:
     """The recorded calls of one loop step over a table of array descriptors."""
     cdef tc_array *table
     cdef int64_t *dims                # per table entry: shape then strides, 2 * TC_MAX_NDIM
-    cdef int n_table, n_calls, n_updates, n_pushes, until_idx, n_views
+    cdef int n_table, n_calls, n_updates, n_pushes, until_idx
     cdef PlanCall *calls
-    cdef ViewUpdate *views
     cdef int *arg_idx
     cdef PointerUpdate *updates
     cdef int *push_idx
@@ -81,7 +109,6 @@ cdef class LoopPlan:
         free(self.table)
         free(self.dims)
         free(self.calls)
-        free(self.views)
         free(self.arg_idx)
         free(self.updates)
         free(self.push_idx)
@@ -123,6 +150,7 @@ cdef class LoopPlan:
         cdef PlanCall *c
         cdef PointerUpdate *u
         cdef int i, k, rc
+        cdef int64_t index
         cdef Py_ssize_t since_check = 0
         ctx.nthreads, ctx.parallel_threshold = inner.nthreads, inner.threshold
         while t < n:
@@ -133,10 +161,19 @@ cdef class LoopPlan:
                 else:
                     self.table[u.idx].data = self.ring_data[self.ring_start[u.ring] +
                                                             ring_pos(t + u.offset, self.ring_size[u.ring])]
-            for k in range(self.n_views):
-                self.table[self.views[k].out].data = self.table[self.views[k].src].data + self.views[k].offset
             for k in range(self.n_calls):
                 c = &self.calls[k]
+                if c.kind == KIND_VIEW:
+                    self.table[self.arg_idx[c.first + 1]].data = self.table[self.arg_idx[c.first]].data + c.offset
+                    continue
+                if c.kind == KIND_INDEXED_VIEW:
+                    index = read_index(&self.table[self.arg_idx[c.first + 1]], c.length)
+                    if index < 0:  # out of range: the checked path raises NumPy's IndexError
+                        self.handed_back = True
+                        return t
+                    self.table[self.arg_idx[c.first + 2]].data = \
+                        self.table[self.arg_idx[c.first]].data + c.offset + index * c.stride
+                    continue
                 for i in range(c.nargs):
                     args[i] = self.table[self.arg_idx[c.first + i]]
                 ctx.status = 0
@@ -192,7 +229,8 @@ cdef object build_plan(ScanStep scan, list istore, list seqs, list histories, li
     n_taps = sum(map(len, scan.seq_taps)) + sum(map(len, scan.state_taps))
     varying = {inner.in_slots[i] for i in range(n_taps)}  # slots whose value changes from step to step
     state_taps = {inner.in_slots[i] for i in range(sum(map(len, scan.seq_taps)), n_taps)}
-    call_steps, call_slots, views = [], [], []
+    call_steps, call_slots = [], []  # kernels, BLAS calls and views, in the step's order
+    synthesized = {}  # slot -> the 0-d view the plan reads where NumPy's indexing gave a scalar
     for step in inner.steps:
         name = step.node.op.name
         ins = [(<Step>step).node_ins[i] for i in range((<Step>step).n_node_in)]
@@ -210,15 +248,19 @@ cdef object build_plan(ScanStep scan, list istore, list seqs, list histories, li
         elif name == "shape_i" or not varying.intersection(ins):
             continue  # the same value at every step (shapes do not change): kept from the recorded one
         elif name in _VIEW_OPS and len(outs) == 1 and ins[0] in varying and not varying.intersection(ins[1:]):
-            src, out = istore[ins[0]], istore[outs[0]]
-            if not (cnp.PyArray_CheckExact(src) and cnp.PyArray_CheckExact(out)) or _owner(src) is not _owner(out):
-                return f"{name} copies its input"
-            if ins[0] in state_taps and not (<cnp.ndarray>src).flags.c_contiguous:
-                return f"{name} views a state's initial value laid out unlike the state"
-            views.append((ins[0], outs[0], <Py_ssize_t>(<char *>cnp.PyArray_DATA(<cnp.ndarray>out) -
-                                                         <char *>cnp.PyArray_DATA(<cnp.ndarray>src))))
-            varying.add(outs[0])
-            continue
+            why = view_offset(istore[ins[0]], istore[outs[0]], ins[0] in state_taps)
+            if isinstance(why, str):
+                return f"{name} {why}"
+            slots = [ins[0], outs[0]]
+        elif name == "getitem" and len(ins) == 2 and _indexes_first_axis(step.node.params["spec"]):
+            if not cnp.PyArray_CheckExact(istore[outs[0]]) and cnp.PyArray_CheckExact(istore[ins[0]]):
+                # every axis indexed: NumPy made a scalar; the plan reads the element through a 0-d view
+                key = rebuild_key(step.node.params["spec"], [istore[ins[1]]]) + (Ellipsis,)
+                synthesized[outs[0]] = istore[ins[0]][key]
+            why = view_offset(istore[ins[0]], synthesized.get(outs[0], istore[outs[0]]), ins[0] in state_taps)
+            if isinstance(why, str):
+                return f"{name} {why}"
+            slots = [ins[0], ins[1], outs[0]]
         else:
             scan.refusal = f"{name} runs through NumPy in the loop body"  # so does it at every run
             return scan.refusal
@@ -231,35 +273,40 @@ cdef object build_plan(ScanStep scan, list istore, list seqs, list histories, li
     plan.table = <tc_array *>malloc(sizeof(tc_array) * max(n_slots, 1))
     plan.dims = <int64_t *>malloc(sizeof(int64_t) * 2 * TC_MAX_NDIM * max(n_slots, 1))
     plan.calls = <PlanCall *>malloc(sizeof(PlanCall) * max(len(call_slots), 1))
-    plan.views = <ViewUpdate *>malloc(sizeof(ViewUpdate) * max(len(views), 1))
     plan.arg_idx = <int *>malloc(sizeof(int) * max(n_args, 1))
-    if plan.table == NULL or plan.dims == NULL or plan.calls == NULL or plan.arg_idx == NULL or plan.views == NULL:
+    if plan.table == NULL or plan.dims == NULL or plan.calls == NULL or plan.arg_idx == NULL:
         raise MemoryError()
     index, produced, first = {}, set(), 0
-    for k, (src, out, offset) in enumerate(views):
-        plan.views[k].src = plan.add_entry(index, src, istore[src])
-        plan.views[k].out = plan.add_entry(index, out, istore[out])
-        plan.views[k].offset = offset
-        if plan.views[k].src < 0 or plan.views[k].out < 0:
-            return "a view of a value that is not a plain array"
-    plan.n_views = len(views)
     for k, (step, slots) in enumerate(zip(call_steps, call_slots)):
         c = &plan.calls[k]
         c.first, c.nargs, c.has_c = first, len(slots), 0
         converted = dict((<KernelStep>step).converted) if isinstance(step, KernelStep) else {}
         for i, slot in enumerate(slots):
             if i in converted:  # a Python number (a size, say) as the kernel's array: fixed values only
-                if slot in varying:
-                    return f"{step.node.op.name} converts a value that changes from step to step"
                 value = converted[i]
-                e = plan.add_entry(index, (slot, value.dtype.str), value)
+                if slot in synthesized and synthesized[slot].dtype == value.dtype:
+                    e = index[slot]  # a scalar the plan reads as a 0-d view
+                elif slot in varying:
+                    return f"{step.node.op.name} converts a value that changes from step to step"
+                else:
+                    e = plan.add_entry(index, (slot, value.dtype.str), value)
+            elif cnp.PyArray_CheckExact(synthesized.get(slot, istore[slot])) or slot not in varying:
+                value = synthesized.get(slot, istore[slot])  # (a fixed Python int indexing a view: as its array)
+                e = plan.add_entry(index, slot, value if cnp.PyArray_CheckExact(value) else np.asarray(value))
             else:
-                e = plan.add_entry(index, slot, istore[slot])
+                e = -1
             if e < 0:
                 return f"{step.node.op.name} reads a value that is not a plain array"
             plan.arg_idx[first + i] = e
         first += len(slots)
-        if isinstance(step, KernelStep):
+        if not isinstance(step, (KernelStep, GemmStep)):  # a view
+            src = <cnp.ndarray>istore[slots[0]]
+            c.kind = KIND_VIEW if len(slots) == 2 else KIND_INDEXED_VIEW
+            c.offset = view_offset(src, synthesized.get(slots[len(slots) - 1], istore[slots[len(slots) - 1]]), False)
+            if c.kind == KIND_INDEXED_VIEW:  # the recorded index's part of the offset is added per step
+                c.length, c.stride = src.shape[0], src.strides[0]
+                c.offset -= (int(istore[slots[1]]) % c.length) * c.stride
+        elif isinstance(step, KernelStep):
             ks = <KernelStep>step
             c.kind, c.fn, c.ndim = KIND_KERNEL, ks.fn, ks.ndim
             for i in range(ks.ndim):

@@ -15,7 +15,7 @@ kernel reporting an error or a floating-point condition NumPy would act on,
 sends the node through NumPy, which raises or warns exactly as the reference
 interpreter does, naming the op and the user's source line.
 """
-from libc.stdint cimport int32_t, int64_t, uint8_t
+from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport malloc, free
 from libc.string cimport memcpy, memset
 from cpython.ref cimport PyObject
@@ -28,6 +28,7 @@ import numpy as np
 cimport numpy as cnp
 
 from ..trace.interp import run_node
+from ..trace.ops.index import rebuild_key
 from ..trace.ops.base import with_context
 
 cnp.import_array()
