@@ -319,7 +319,8 @@ def test_what_does_not_lower_runs_numpy():
     for inputs, out in [([x], np.mean(x, axis=0)), ([x], np.argmax(x, axis=0)), ([x], np.cumsum(x, axis=0)),
                         ([x], np.var(x)), ([h], np.sum(h)), ([x], np.sum(x, dtype=np.int32)),
                         ([x], np.sum(x > 0, dtype=bool)), ([x], np.exp(x) + 1)]:
-        _, nodes = graph(inputs, out)
+        with tc.config.change(optimizer_excluding=("lowering",)):  # mean, var: not rewritten to sums
+            _, nodes = graph(inputs, out)
         assert all(lower_reduce(n) is None for n in nodes), [n.op.name for n in nodes]
 
 

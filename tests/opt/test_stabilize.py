@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 
 import tracec as tc
-from optcheck import check, program, rand, run
+from optcheck import REWRITES, check, program, rand, run
 from tracec.opt import optimize
+
+STABLE = REWRITES.excluding("lowering")  # logsumexp stays one node (lowering makes it C reductions)
 
 
 def _optimized_values(inputs, out, values):
@@ -75,7 +77,7 @@ def test_log_sigmoid_and_log_one_minus_sigmoid():
 def test_logsumexp(axis, keepdims):
     x = tc.dmatrix("x")
     out = np.log(np.sum(np.exp(x), axis=axis, keepdims=keepdims))
-    check([x], out, [rand((3, 4))], present=["logsumexp"], absent=["log", "exp"])
+    check([x], out, [rand((3, 4))], mode=STABLE, present=["logsumexp"], absent=["log", "exp"])
     big = np.array([[1000.0, 0.0, -1000.0]])
     got = _optimized_values([x], out, [big])[0]
     m = np.max(big, axis=axis, keepdims=True)
@@ -88,7 +90,7 @@ def test_logsumexp(axis, keepdims):
 def test_log_softmax_written_by_hand():
     x = tc.dmatrix("x")
     out = np.log(np.exp(x) / np.sum(np.exp(x), axis=1, keepdims=True))
-    check([x], out, [rand((3, 4))], present=["logsumexp"], absent=["log", "exp", "divide"])
+    check([x], out, [rand((3, 4))], mode=STABLE, present=["logsumexp"], absent=["log", "exp", "divide"])
     got = _optimized_values([x], out, [np.array([[1000.0, 0.0, -1000.0]])])[0]
     np.testing.assert_allclose(got, [[0.0, -1000.0, -2000.0]])
     f = tc.compile(lambda x: np.log(np.exp(x) / np.sum(np.exp(x), axis=1, keepdims=True)))

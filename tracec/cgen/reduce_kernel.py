@@ -11,7 +11,8 @@ kernels. The producers' values are computed element by element and combined
 into the accumulator at once, so the intermediate array is never stored.
 NumPy's semantics: accumulation in the output dtype, pairwise float sums,
 NaN-propagating max/min, identities for empty reductions; max/min of nothing
-returns TC_ERR_EMPTY_REDUCTION (the runtime reruns NumPy, which raises).
+returns TC_ERR_EMPTY_REDUCTION (the runtime reruns NumPy, which raises), unless
+the node has NumPy's `initial` (float max/min: the accumulator's start value).
 """
 import hashlib
 
@@ -25,7 +26,7 @@ from .render import SUFFIX, CRenderer
 
 REDUCTIONS = ("sum", "prod", "max", "min", "any", "all")
 _NUMPY_NAME = {"max": "maximum", "min": "minimum"}  # the ufunc names NumPy's error message uses
-_PARAMS = {"axis", "keepdims", "dtype"}
+_PARAMS = {"axis", "keepdims", "dtype", "initial"}
 _INT_RANGE = {"int8": ("INT8_MIN", "INT8_MAX"), "int16": ("INT16_MIN", "INT16_MAX"),
               "int32": ("INT32_MIN", "INT32_MAX"), "int64": ("INT64_MIN", "INT64_MAX"),
               "uint8": ("0", "UINT8_MAX"), "uint16": ("0", "UINT16_MAX"),
@@ -53,6 +54,7 @@ class ReduceSpec:
         self.value = nodes[-1].inputs[0]
         self.ndim = self.value.ndim
         self.axes, self.keepdims = tuple(axes), bool(keepdims)
+        self.initial = nodes[-1].params.get("initial")  # max/min's start value (float), or None
 
 
 def signature(spec):
@@ -117,7 +119,25 @@ def _supported_reduction(node, renderer):
         return False  # sum/prod with dtype=bool: logical or/and, left to NumPy
     if node.op.name in ("any", "all"):
         return acc == np.bool_
+    if "initial" in node.params and not _initial_ok(node):
+        return False
     return not (src.kind == "f" and acc.kind in "iub")  # float -> int conversion is undefined in C
+
+
+def _initial_ok(node):
+    """max/min's `initial`: a float accumulator and a real, non-NaN start value."""
+    value = node.params["initial"]
+    if node.op.name not in ("max", "min") or node.outputs[0].dtype.kind != "f":
+        return False
+    return isinstance(value, (int, float, np.integer, np.floating)) and not np.isnan(value)
+
+
+def _float_literal(value, ct):
+    """A C literal of exactly `value` (hexadecimal floats round-trip)."""
+    value = float(value)
+    if np.isinf(value):
+        return f"({ct})({'-' if value < 0 else ''}INFINITY)"
+    return f"({ct}){value.hex()}"
 
 
 def lower_reduce(node, renderer=CRenderer()):
@@ -162,8 +182,10 @@ def render_reduce(spec, renderer=CRenderer()):
 _NAME = "tc_kernel_NAME"
 
 
-def _identity(op, acc, ct):
-    """The accumulator's start value (an identity of the combination)."""
+def _identity(op, acc, ct, initial=None):
+    """The accumulator's start value (an identity of the combination, or max/min's `initial`)."""
+    if initial is not None:
+        return _float_literal(initial, ct)
     if op in ("sum", "any"):
         return f"({ct})0"  # +0.0: NumPy 2 sums -0.0s to +0.0, its reductions start from the identity
     if op in ("prod", "all"):
@@ -208,6 +230,9 @@ def _vcombine(op, acc):
 def _empty(spec, ct):
     """What an empty reduction does: fill with NumPy's value, or fail as NumPy raises."""
     op = spec.reduction
+    if spec.initial is not None:  # NumPy returns `initial` for nothing to reduce
+        return (f"        for (int64_t o = 0; o < M; o++)\n            out[o] = {_float_literal(spec.initial, ct)};\n"
+                "        return 0;")
     if op in ("max", "min"):
         return (f"        return tc_fail(ctx, TC_ERR_EMPTY_REDUCTION, \"zero-size array to reduction operation "
                 f"{_NUMPY_NAME[op]} which has no identity\");")
@@ -272,7 +297,7 @@ def _render(spec, renderer):
         dtypes=", ".join(_dtype_code(v.dtype) for v in spec.args + [spec.output]),
         ndims=", ".join(str(v.ndim) for v in spec.args + [spec.output]),
         itemsizes=", ".join(str(v.dtype.itemsize if v.ndim else 0) for v in spec.args),
-        acc=ct(acc), combine=_combine(spec.reduction, acc), identity=_identity(spec.reduction, acc, ct(acc)),
+        acc=ct(acc), combine=_combine(spec.reduction, acc), identity=_identity(spec.reduction, acc, ct(acc), spec.initial),
         value_params=", ".join(params), value_body="\n".join(body),
         value_result=renderer.convert(value, spec.value.dtype, acc),
         scalar_loads="\n".join(scalar_loads), array_setup="\n".join(array_setup),

@@ -20,6 +20,7 @@ from .canonicalize import CANONICALIZE
 from .control import optimize_inner_graphs, scan_keep_last
 from .engine import run_pass, with_roots
 from .fusion import fuse_elemwise, merge_kernels, reuse_buffers
+from .lowering import LOWERING
 from .scan_pushout import SCAN_PUSHOUT
 from .scan_reuse import SCAN_REUSE
 from .shapes import SHAPE, clear_cache as clear_shape_cache
@@ -35,6 +36,7 @@ PIPELINE = [
     ("scan_pushout", SCAN_PUSHOUT),                         # loop-invariant, per-sequence and summed work out of loops
     ("canonicalize", CANONICALIZE + CONSTANT_FOLDING),      # algebraic simplification
     ("stabilize", STABILIZE),                               # overflow-free forms
+    ("lowering", LOWERING),                                 # ops NumPy would compute -> C reductions, kernels, BLAS
     ("specialize", SPECIALIZE),                             # gemm/gemv, powers to products
     ("shape", SHAPE + CANONICALIZE + CONSTANT_FOLDING),     # shape_i(f(x)) from x's shape
     ("scan_memory", scan_keep_last),                        # loops store only the steps read

@@ -256,11 +256,14 @@ static inline T tc_sigmoid_##S(T x)                                             
     T e = tc_exp_##S(-fabs##M(x));                                                      \
     return tc_ge_##S(x, 0) ? 1 / (1 + e) : e / (1 + e);                                 \
 }                                                                                       \
-/* logaddexp(0, x) as max(x, 0) + log1p(exp(-|x|)), the same operations, but quiet for  \
- * NaN as log(1 + exp(x)) is (logaddexp's comparison of x - 0 raises 'invalid') */      \
-static inline T tc_softplus_##S(T x)                                                    \
+/* log1p(e) for e in [0, 1] (or NaN) through log, which vectorizes (libmvec has log, and  \
+ * log1p only from glibc 2.35): u = 1 + e rounds, e - (u - 1) is that rounding exactly     \
+ * (-ffp-contract=off), and log(1 + e) = log(u) + log(1 + (e - (u - 1)) / u) ~ log(u) +   \
+ * (e - (u - 1)) / u. u = 1 (e below half an ulp of 1) gives e itself */                  \
+static inline T tc_log1p_unit_##S(T e)                                                  \
 {                                                                                       \
-    return (tc_gt_##S(x, 0) ? x : 0) + log1p##M(tc_exp_##S(-fabs##M(x)));               \
+    const T u = 1 + e;                                                                  \
+    return log##M(u) + (e - (u - 1)) / u;                                               \
 }                                                                                       \
 static inline uint64_t tc_to_u64_##S(T x)  /* NumPy's cast: negative values wrap */     \
 {                                                                                       \
@@ -278,6 +281,21 @@ static inline T tc_logaddexp2_##S(T x, T y)                                     
 
 TC_FLOAT_HELPERS(double, int64_t, f64, )
 TC_FLOAT_HELPERS(float, int32_t, f32, f)
+
+/* logaddexp(0, x) as max(x, 0) + log1p(exp(-|x|)), the same operations, but quiet for
+ * NaN as log(1 + exp(x)) is (logaddexp's comparison of x - 0 raises 'invalid'); every
+ * step vectorizes (log1p as tc_log1p_unit) */
+static inline double tc_softplus_f64(double x)
+{
+    return (tc_gt_f64(x, 0) ? x : 0) + tc_log1p_unit_f64(tc_exp_f64(-fabs(x)));
+}
+
+/* float32 computed in double and rounded once: the vector expf and logf err by a few
+ * ulp, which the float32 formula would add up */
+static inline float tc_softplus_f32(float x)
+{
+    return (float)tc_softplus_f64(x);
+}
 
 /* ---- integers: NumPy's loops (division by zero gives 0 and a warning) --- */
 #define TC_INT_HELPERS(T, U, S, MIN, BITS, SIGNED)                                      \
