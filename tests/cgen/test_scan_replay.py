@@ -284,3 +284,15 @@ def test_an_index_running_out_of_range_raises_numpys_error():
     with pytest.raises(IndexError, match="test_scan_replay.py"):
         native(np.arange(10.0), 0)  # step 10 reads v[10]: the replay hands that step back
     assert scan_steps(native)[0].replayed == 9
+
+
+def test_rnn_backward_loop_is_replayed_and_gradients_agree():
+    xs, h0, Wx, Wh, b = tc.ftensor3("xs"), tc.fmatrix("h0"), tc.fmatrix("Wx"), tc.fmatrix("Wh"), tc.fvector("b")
+    hs, _ = tc.scan(lambda x, h: np.tanh(x @ Wx + h @ Wh + b), sequences=xs, outputs_info=h0)
+    loss = np.mean(hs)
+    rng = np.random.default_rng(10)
+    args = [rng.standard_normal(s).astype(np.float32) * 0.3 for s in [(20, 4, 6), (4, 8), (6, 8), (8, 8), (8,)]]
+    got, want, f = both([xs, h0, Wx, Wh, b], [loss] + tc.grad(loss, [Wx, Wh, b]), *args)
+    assert_same(got, want, rtol=2e-5, atol=1e-6)
+    loops = scan_steps(f)
+    assert len(loops) == 2 and all(s.replayed == 19 for s in loops), [s.not_replayed for s in loops]

@@ -331,3 +331,20 @@ def test_each_rewrite_can_be_excluded():
     opt = optimize(program([x], outs), REWRITES.excluding("var_as_sums"))
     counts = op_counts(opt)
     assert counts["var"] == 1 and not counts["mean"] and not counts["logsumexp"]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_sum_to_sums_leading_axes_first_when_the_rest_is_decided_at_run_time(dtype):
+    # a bias gradient: delta (batch, n) summed to b's length n, which may be 1 at run time
+    g, b = T(dtype, (False, False, False)), T(dtype, (False,), "b")
+    out = sum_to(g, dim(b, 0))
+    for bshape in [(3,), (1,)]:
+        _, counts = check([g, b], out, [values((2, 4, 3), dtype), np.zeros(bshape, dtype)],
+                          present=["sum_to"], rtol=1e-6 if dtype == "float32" else 1e-15)
+        assert counts["sum"] == 1 and counts["sum_to"] == 1  # leading axes as a C-lowerable sum
+
+
+def test_sum_to_leading_axes_keeps_widening_dtypes_whole():
+    g, b = T("int32", (False, False)), T("int32", (False,), "b")
+    prog = optimize(program([g, b], [sum_to(g, dim(b, 0))]), REWRITES)
+    assert op_counts(prog)["sum_to"] == 1 and op_counts(prog)["sum"] == 0

@@ -59,6 +59,10 @@ cdef object view_offset(object src, object out, bint of_state):
     return <Py_ssize_t>(<char *>cnp.PyArray_DATA(<cnp.ndarray>out) - <char *>cnp.PyArray_DATA(<cnp.ndarray>src))
 
 
+def _same_layout(a, b):
+    return a.shape == b.shape and a.strides == b.strides and a.dtype == b.dtype
+
+
 def _owner(a):
     """The array owning `a`'s memory."""
     while isinstance(a, np.ndarray) and a.base is not None:
@@ -231,6 +235,7 @@ cdef object build_plan(ScanStep scan, list istore, list seqs, list histories, li
     state_taps = {inner.in_slots[i] for i in range(sum(map(len, scan.seq_taps)), n_taps)}
     call_steps, call_slots = [], []  # kernels, BLAS calls and views, in the step's order
     synthesized = {}  # slot -> the 0-d view the plan reads where NumPy's indexing gave a scalar
+    same_as = {}      # slot -> the slot whose array it is, seen through views that change nothing
     for step in inner.steps:
         name = step.node.op.name
         ins = [(<Step>step).node_ins[i] for i in range((<Step>step).n_node_in)]
@@ -247,10 +252,14 @@ cdef object build_plan(ScanStep scan, list istore, list seqs, list histories, li
             slots = [gs.a, gs.b] + ([gs.c] if gs.c >= 0 else []) + outs
         elif name == "shape_i" or not varying.intersection(ins):
             continue  # the same value at every step (shapes do not change): kept from the recorded one
-        elif name in _VIEW_OPS and len(outs) == 1 and ins[0] in varying and not varying.intersection(ins[1:]):
+        elif name in _VIEW_OPS and len(outs) == 1 and ins[0] in varying and not varying.intersection(ins[1:]) \
+                or name == "sum_to" and istore[outs[0]] is istore[ins[0]] and not varying.intersection(ins[1:]):
+            # (sum_to returning its input: the sizes agree, and sizes are the same at every step)
             why = view_offset(istore[ins[0]], istore[outs[0]], ins[0] in state_taps)
             if isinstance(why, str):
                 return f"{name} {why}"
+            if why == 0 and _same_layout(istore[ins[0]], istore[outs[0]]):
+                same_as[outs[0]] = same_as.get(ins[0], ins[0])  # the same array under another name
             slots = [ins[0], outs[0]]
         elif name == "getitem" and len(ins) == 2 and _indexes_first_axis(step.node.params["spec"]):
             if not cnp.PyArray_CheckExact(istore[outs[0]]) and cnp.PyArray_CheckExact(istore[ins[0]]):
@@ -324,9 +333,14 @@ cdef object build_plan(ScanStep scan, list istore, list seqs, list histories, li
                 return "a matrix product's alpha or beta changes from step to step"
     n_roots = inner.n_roots
     roots = [inner.root_slots[i] for i in range(n_roots)]
-    if len(set(roots)) != n_roots or not all(r in produced for r in roots):
-        scan.refusal = "the step returns an input, a constant or one value twice"
-        return scan.refusal  # an output passed through unchanged, or twice: the checked path copies it
+    state_roots = [same_as.get(r, r) for r in roots[:scan.n_states]]  # where each new state is computed
+    if len(set(state_roots)) != len(state_roots) or not all(r in produced for r in state_roots):
+        scan.refusal = "a state's new value is an input, a constant or another state's"
+        return scan.refusal  # the checked path copies such values; the rings cannot
+    for r in roots[scan.n_states:]:  # other outputs are read where they are, even inputs and views
+        value = synthesized.get(r, istore[r])
+        if r not in index and (not cnp.PyArray_CheckExact(value) or plan.add_entry(index, r, value) < 0):
+            return "an output is not a plain array"
     # per-step pointer moves: sequence rows, then state taps and each state's new value
     moves = []
     k = 0
@@ -339,7 +353,7 @@ cdef object build_plan(ScanStep scan, list istore, list seqs, list histories, li
                 moves.append((index[slot], -1, tap - min(taps), <size_t>cnp.PyArray_DATA(arr),
                               cnp.PyArray_STRIDES(arr)[0]))
     for j, taps in enumerate(scan.state_taps):
-        root = istore[roots[j]]
+        root = istore[state_roots[j]]
         depth = -min(taps)
         for value in histories[j]:  # every state keeps its shape and dtype from step to step
             if not isinstance(value, np.ndarray) or value.shape != root.shape or value.dtype != root.dtype:
@@ -354,8 +368,8 @@ cdef object build_plan(ScanStep scan, list istore, list seqs, list histories, li
                     return "a state changes its shape or dtype"
                 plan.retarget(index[slot], <cnp.ndarray>ring[0])
                 moves.append((index[slot], j, tap, 0, 0))
-        plan.retarget(index[roots[j]], <cnp.ndarray>ring[0])
-        moves.append((index[roots[j]], j, 0, 0, 0))
+        plan.retarget(index[state_roots[j]], <cnp.ndarray>ring[0])
+        moves.append((index[state_roots[j]], j, 0, 0, 0))
     plan.n_updates = len(moves)
     plan.updates = <PointerUpdate *>malloc(sizeof(PointerUpdate) * max(len(moves), 1))
     if plan.updates == NULL:
@@ -379,12 +393,12 @@ cdef object build_plan(ScanStep scan, list istore, list seqs, list histories, li
     plan.push_idx = int_array([index[r] for r in stacked])
     plan.n_pushes = len(stacked)
     for r, stack in zip(stacked, stacks):
-        arr = <cnp.ndarray>istore[r]
+        arr = <cnp.ndarray>synthesized.get(r, istore[r])
         if not cnp.PyArray_IS_C_CONTIGUOUS(arr) or not (<Stack>stack).takes_rows_of(arr):
             return "a stacked output is not laid out like its rows"
         plan.push_stacks.append(stack)
     if scan.has_until:
-        arr = <cnp.ndarray>istore[roots[n_roots - 1]]
+        arr = <cnp.ndarray>synthesized.get(roots[n_roots - 1], istore[roots[n_roots - 1]])
         if cnp.PyArray_TYPE(arr) != cnp.NPY_BOOL or cnp.PyArray_NDIM(arr) != 0:
             return "the tc.until condition is not a boolean scalar"
         plan.until_idx = index[roots[n_roots - 1]]

@@ -101,6 +101,19 @@ def sum_to_as_sum(node):
     return same_type(node, out)
 
 
+# sum_to(g, *dims) with more axes than dims, the rest undecidable -> sum_to(sum(g, leading axes), *dims)
+@on("sum_to")
+def sum_to_leading_axes(node):
+    g, *dims = node.inputs
+    lead = g.ndim - len(dims)
+    if lead <= 0 or _summed_axes(node) is not None or np.sum(np.ones(1, g.dtype)).dtype != g.dtype:
+        return None  # nothing leading, decidable (sum_to_as_sum's case), or a widening sum
+    b = Builder(node)
+    summed = b("sum", g, axis=tuple(range(lead)), keepdims=False, dtype=None)
+    # what is left returns its input when no length-1 target dimension differs (known at run time)
+    return same_type(node, b("sum_to", summed, *dims))
+
+
 # -- mean, var, std -----------------------------------------------------------------
 def _count(b, x, axes):
     """The number of elements `axes` of x hold, as a 0-d int64 (NumPy's intp count, not weak)."""
@@ -276,5 +289,5 @@ def logsumexp_as_reductions(node):
     return same_type(node, result)
 
 
-LOWERING = [sum_to_as_sum, mean_as_sum, var_as_sums, outer_as_multiply, tensordot_as_matmul,
+LOWERING = [sum_to_as_sum, sum_to_leading_axes, mean_as_sum, var_as_sums, outer_as_multiply, tensordot_as_matmul,
             logsumexp_as_reductions]
