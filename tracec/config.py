@@ -113,8 +113,9 @@ FLAGS = {
     "c_compile_after": (1, _nonneg_int, "calls of a new function run through NumPy before its kernels are "
                         "compiled (0: compile at once); kernels already cached, or a call on arrays of "
                         "c_parallel_threshold elements, switch to native code at once"),
-    "c_single_ops": (False, _bool, "also compile lone elementwise nodes (by default only fused groups: "
-                     "a lone ufunc already runs NumPy's native loop)"),
+    "c_single_ops": (False, _bool, "also compile lone elementwise nodes and reductions (by default only "
+                     "fused groups: a lone ufunc or reduction already runs NumPy's native loop; loop bodies "
+                     "always compile them, so that their steps can be replayed)"),
     "cache_size_limit": ("2G", _byte_size, "on-disk cache size above which least recently used entries go"),
     # debugging and profiling (tracec/debug.py, tracec/profiling.py)
     "nan_is_error": (True, _bool, "DEBUG mode: a NaN in any node's output raises"),

@@ -132,12 +132,13 @@ _NAME = "tc_kernel_NAME"
 def _render(spec, renderer):
     ct = renderer.ctype
     names = {}
-    comments, scalars, contig_ptrs, contig_loads, strides, row_ptrs, strided_loads = [], [], [], [], [], [], []
-    contiguous, unit = [], []  # unit: every operand's rows are contiguous (the loop vectorizes)
-    unit_loads, unit_stores = [], []
+    comments, scalars, strides, row_ptrs, strided_loads, unit_loads = [], [], [], [], [], []
+    contiguous, unit = [], []  # unit: every operand moves one element per step (the loop vectorizes)
+    itemsizes = []
     for k, v in enumerate(spec.args):
         name = names[id(v)] = f"x{k}"
         t = ct(v.dtype)
+        itemsizes.append(f"sizeof({t})")
         what = (f"constant {np.asarray(v.value).tolist()!r}" if isinstance(v, Constant) and v.ndim == 0
                 else "constant array" if isinstance(v, Constant) else f"input {v.name or ''}".rstrip())
         comments.append(f"// {name}: {what} {v.type.short()}")
@@ -145,13 +146,11 @@ def _render(spec, renderer):
             scalars.append(f"    const {t} {name} = *(const {t} *)args[{k}].data;")
             continue
         contiguous.append(f"st[{k}][0] == (int64_t)sizeof({t})")
-        contig_ptrs.append(f"        const {t} *restrict a{k} = (const {t} *)args[{k}].data;")
-        contig_loads.append(f"                const {t} {name} = a{k}[i];")
-        strides.append(f"        const int64_t s{k} = st[{k}][cnd - 1] / (int64_t)sizeof({t});")
-        row_ptrs.append(f"                const {t} *restrict a{k} = (const {t} *)p[{k}];")
-        strided_loads.append(f"                    const {t} {name} = a{k}[i * s{k}];")
+        strides.append(f"    const int64_t s{k} = es[{k}];")
+        row_ptrs.append(f"    const {t} *restrict a{k} = (const {t} *)p[{k}];")
+        strided_loads.append(f"            const {t} {name} = a{k}[i * s{k}];")
         unit.append(f"s{k} == 1")
-        unit_loads.append(f"                    const {t} {name} = a{k}[i];")
+        unit_loads.append(f"            const {t} {name} = a{k}[i];")
     body = []
     for j, node in enumerate(spec.nodes):
         out = node.outputs[0]
@@ -163,18 +162,17 @@ def _render(spec, renderer):
         body.append(f"// {call}, line {node.loc.lineno}")
         body.append(f"const {ct(out.dtype)} {name} = {expr};")
     n_in = len(spec.args)
-    stores, strided_stores = [], []
+    strided_stores, unit_stores = [], []
     for k, var in enumerate(spec.outputs):
         a, t_out, o = n_in + k, ct(var.dtype), f"out{k}"
+        itemsizes.append(f"sizeof({t_out})")
         comments.append(f"// {o}: output {k} = {names[id(var)]} {var.type.short()}")
         contiguous.append(f"st[{a}][0] == (int64_t)sizeof({t_out})")
-        contig_ptrs.append(f"        {t_out} *restrict {o} = ({t_out} *)args[{a}].data;")
-        strides.append(f"        const int64_t s{a} = st[{a}][cnd - 1] / (int64_t)sizeof({t_out});")
-        row_ptrs.append(f"                {t_out} *restrict {o} = ({t_out} *)p[{a}];")
-        stores.append(f"                {o}[i] = {names[id(var)]};")
-        strided_stores.append(f"                    {o}[i * s{a}] = {names[id(var)]};")
+        strides.append(f"    const int64_t s{a} = es[{a}];")
+        row_ptrs.append(f"    {t_out} *restrict {o} = ({t_out} *)p[{a}];")
+        strided_stores.append(f"            {o}[i * s{a}] = {names[id(var)]};")
         unit.append(f"s{a} == 1")
-        unit_stores.append(f"                    {o}[i] = {names[id(var)]};")
+        unit_stores.append(f"            {o}[i] = {names[id(var)]};")
     indent = lambda lines, n: "\n".join(" " * n + line for line in lines)  # noqa: E731
     title = f"{len(spec.nodes)} op(s): " + " ".join(n.op.name for n in spec.nodes)
     if len(spec.outputs) > 1:
@@ -182,8 +180,7 @@ def _render(spec, renderer):
     return template("elemwise.c").substitute(
         title=title, comments="\n".join(comments), nargs=n_in + len(spec.outputs),
         n_outputs=len(spec.outputs), signature=signature(spec), fn=_NAME, scalars="\n".join(scalars),
-        contiguous_test=" && ".join(contiguous), contiguous_pointers="\n".join(contig_ptrs),
-        contiguous_body="\n".join(contig_loads + [indent(body, 16)] + stores),
-        strides="\n".join(strides), row_pointers="\n".join(row_ptrs),
-        strided_body="\n".join(strided_loads + [indent(body, 20)] + strided_stores),
-        unit_test=" && ".join(unit), unit_body="\n".join(unit_loads + [indent(body, 20)] + unit_stores))
+        itemsizes=", ".join(itemsizes), contiguous_test=" && ".join(contiguous),
+        row_pointers="\n".join(row_ptrs), strides="\n".join(strides),
+        strided_body="\n".join(strided_loads + [indent(body, 12)] + strided_stores),
+        unit_test=" && ".join(unit), unit_body="\n".join(unit_loads + [indent(body, 12)] + unit_stores))

@@ -18,6 +18,8 @@ import hashlib
 
 import numpy as np
 
+from ..config import config
+
 from ..trace.graph import Constant
 from ..trace.ops import OPS
 from .build import canonical
@@ -151,6 +153,8 @@ def lower_reduce(node, renderer=CRenderer()):
             return None  # not a chain ending in its reduction
         nodes, inputs = _plain_graph(inner.nodes), inner.inputs
     elif node.op.name in REDUCTIONS:
+        if not config.c_single_ops:
+            return None  # a lone reduction already runs NumPy's native loop: not worth a compile
         nodes, inputs = [node], list(node.inputs)
     else:
         return None
