@@ -321,3 +321,15 @@ def test_repeat_traced_and_broadcastable():
     check(lambda x: np.repeat(x, 3, axis=0), X((1, 3)))
     check(lambda x: np.repeat(x, [4], axis=0), X((1, 3)))
     check(lambda s: np.repeat(s, 3), 2.5)
+
+
+def test_sum_to_keeps_narrow_integer_and_bool_dtypes():
+    from tracec.trace.ops import OPS
+    for dtype in (np.int32, np.int8, np.bool_):
+        g = tc.tensor(dtype, (False, False), name="g")
+        out = tc.Tensor(OPS["sum_to"](g.variable, OPS["shape_i"](g.variable, i=1)))
+        f = tc.function([g], out, mode="FAST_COMPILE")
+        value = (np.arange(6) % 3).astype(dtype).reshape(2, 3)
+        got = f(value)
+        assert got.dtype == dtype
+        np.testing.assert_array_equal(got, value.sum(axis=0, dtype=dtype))

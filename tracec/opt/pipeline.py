@@ -48,8 +48,9 @@ PIPELINE = [
 
 MODE_PASSES = {
     "FAST_RUN": [name for name, _ in PIPELINE],
-    "FAST_COMPILE": ["merge", "constant_folding", "dead_code"],
-    "DEBUG": ["merge", "constant_folding", "dead_code"],
+    # scan_memory in every mode: a long loop whose last step alone is read must not store them all
+    "FAST_COMPILE": ["merge", "constant_folding", "dead_code", "scan_memory"],
+    "DEBUG": ["merge", "constant_folding", "dead_code", "scan_memory"],
 }
 
 

@@ -206,11 +206,12 @@ def _sum_to_impl(g, *dims):
     target = tuple(int(d) for d in dims)
     if g.shape == target:
         return g
+    # (dtype=: NumPy's sum widens int32 and bool; sum_to keeps its input's dtype, as its type says)
     if g.ndim > len(target):
-        g = g.sum(axis=tuple(range(g.ndim - len(target))))
+        g = g.sum(axis=tuple(range(g.ndim - len(target))), dtype=g.dtype)
     axes = tuple(a for a, (s, t) in enumerate(zip(g.shape, target)) if t == 1 and s != 1)
     if axes:
-        g = g.sum(axis=axes, keepdims=True)
+        g = g.sum(axis=axes, keepdims=True, dtype=g.dtype)
     if g.shape != target:
         raise ValueError(f"sum_to: cannot reduce shape {g.shape} to {target}")
     return g
