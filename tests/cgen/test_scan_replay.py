@@ -296,3 +296,24 @@ def test_rnn_backward_loop_is_replayed_and_gradients_agree():
     assert_same(got, want, rtol=2e-5, atol=1e-6)
     loops = scan_steps(f)
     assert len(loops) == 2 and all(s.replayed == 19 for s in loops), [s.not_replayed for s in loops]
+
+
+@pytest.mark.parametrize("every", [1, 3, 7, 40])
+def test_checkpointed_loops_run_natively_and_give_the_same_gradients(every):
+    xs, h0, W = tc.tensor3("xs"), tc.matrix("h0"), tc.matrix("W")
+    hs, _ = tc.scan(lambda x, h: np.tanh(x + h @ W), sequences=xs, outputs_info=h0, checkpoint=every)
+    loss = np.sum(hs[-1] ** 2)
+    rng = np.random.default_rng(11)
+    args = rng.standard_normal((20, 3, 4)), rng.standard_normal((3, 4)), rng.standard_normal((4, 4)) * 0.5
+    got, want, f = both([xs, h0, W], [loss] + tc.grad(loss, [xs, W]), *args)
+    assert_same(got, want, rtol=1e-10)
+    assert sum(s.replayed for s in scan_steps(f)) > 0
+
+
+def test_checkpointed_until_loop_saves_the_state_after_the_last_stretch():
+    x0, w = tc.dscalar("x0"), tc.dscalar("w")
+    xs, _ = tc.scan(lambda x, w: (x * w, tc.until(x * w > 100.0)), outputs_info=x0, non_sequences=w,
+                    n_steps=50, checkpoint=4)
+    loss = xs[-1]
+    got, want, f = both([x0, w], [loss] + tc.grad(loss, [x0, w]), 1.0, 1.5)  # stops after 12 steps
+    assert_same(got, want, rtol=1e-12)

@@ -123,7 +123,7 @@ cdef class ScanStep(Step):
 
     `setup(n_steps, values)` (tracec.trace.scan) checks the trip count and
     returns (n, sequences in step order, histories, non-sequence values);
-    loops it does not handle (checkpointing, zero steps) run the NumPy scan.
+    loops it does not handle (zero steps) run the NumPy scan; checkpointed loops save their states here too.
     """
     cdef Runner inner
     cdef object info, setup, where
@@ -174,11 +174,28 @@ cdef class ScanStep(Step):
                   for j in range(len(self.out_dtypes))]
         # a loop of C kernels and BLAS calls records a step, then replays it with no Python per step
         record = n >= PLAN_MIN_STEPS and inner.timer is None and self.refusal is None
+        every = self.info.checkpoint or 0  # checkpoint=N: the states before steps 0, N, 2N, ... are saved
+        depths = [-min(taps) for taps in self.state_taps]
+        saved = [[] for _ in depths]
+        plan = None
         t = 0
         self.stopped = False
         self.replayed = 0
         self.not_replayed = self.refusal
         while t < n and not self.stopped:
+            if every and t % every == 0:
+                if plan is not None:
+                    histories = plan.histories(t, depths)
+                save_windows(saved, histories)
+            if plan is not None:  # replay up to the next checkpoint, the end, or a step it hands back
+                k = t
+                t = plan.replay(t, min(n, (t // every + 1) * every) if every else n, inner)
+                self.replayed += t - k
+                self.stopped = plan.stopped
+                if plan.handed_back:
+                    histories = plan.histories(t, depths)
+                    plan = None
+                continue
             if record and t < 2:  # step 0 may change a state's shape (broadcasting its initial value)
                 inner.recording = True
                 try:
@@ -189,22 +206,19 @@ cdef class ScanStep(Step):
                 if self.stopped or t >= n:
                     break
                 found = build_plan(self, istore, seqs, histories, stacks)
+                del istore
                 if isinstance(found, str):
                     self.not_replayed = found
                     continue
                 plan = <LoopPlan>found
                 self.not_replayed = None
-                del istore
-                fill_rings(plan, histories, t)
-                k = t
-                t = plan.replay(t, n, inner)
-                self.replayed = t - k
-                self.stopped = plan.stopped
-                histories = plan.histories(t, [-min(taps) for taps in self.state_taps])
                 record = False
+                fill_rings(plan, histories, t)
                 continue
             self.step(t, seqs, histories, base_store, stacks)
             t += 1
+        if plan is not None:
+            histories = plan.histories(t, depths)
         if t == 0:
             return self.run_numpy(store)  # no step ran: the NumPy scan knows the empty shapes
         results = [(<Stack>s).result() for s in stacks]
@@ -212,6 +226,11 @@ cdef class ScanStep(Step):
         for j in range(self.n_rec, self.n_states):  # (no negative indexes: wraparound is off)
             hist = <list>histories[j]
             results.append(np.asarray(hist[len(hist) - 1], dtype=outputs[j].dtype))
+        if every:  # the saved states, then the trip count, as the NumPy scan gives them
+            if t % every == 0:
+                save_windows(saved, histories)  # the state after the loop: the last stretch's start
+            results += [np.stack([np.asarray(w, dtype=outputs[j].dtype) for w in ws]) for j, ws in enumerate(saved)]
+            results.append(np.array(t, dtype=np.int64))
         for i in range(self.n_node_out):
             store[self.node_outs[i]] = results[i]
         return 0
@@ -249,3 +268,10 @@ cdef class ScanStep(Step):
         if self.has_until and outs[inner.n_roots - 1]:
             self.stopped = True
         return istore
+
+
+cdef int save_windows(list saved, list histories) except -1:
+    """Append each state's window (its last value, or its last `depth` values stacked) to `saved`."""
+    for ws, hist in zip(saved, histories):
+        ws.append(hist[0] if len(hist) == 1 else np.stack([np.asarray(h) for h in hist]))
+    return 0

@@ -284,7 +284,7 @@ class CExecutor:
             self.enable_fast_call(*self._fast)
 
     def _step(self, node, ins, outs, args, frees):
-        if node.op.name == "scan" and not node.params["info"].checkpoint:
+        if node.op.name == "scan":
             # a loop body of C kernels only is replayed without Python per step: lone ufuncs too
             with config.change(c_single_ops=True):
                 inner = CExecutor(node.params["info"].inner.program, compile=self._compiling)
