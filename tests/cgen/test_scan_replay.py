@@ -317,3 +317,12 @@ def test_checkpointed_until_loop_saves_the_state_after_the_last_stretch():
     loss = xs[-1]
     got, want, f = both([x0, w], [loss] + tc.grad(loss, [x0, w]), 1.0, 1.5)  # stops after 12 steps
     assert_same(got, want, rtol=1e-12)
+
+
+def test_kept_rows_of_the_recorded_step_survive_the_replay():
+    # the recorded step's row of a kept output is held by reference; the replay reuses its buffer
+    x0 = tc.dvector("x0")
+    (xs, ys), _ = tc.scan(lambda x: (x + 1.0, np.exp(x) * x), outputs_info=[x0, None], n_steps=4)
+    got, want, f = both([x0], [ys[-4], ys[-3:], xs[-2]], np.linspace(0.0, 1.0, 3))
+    assert_same(got, want)
+    assert scan_steps(f)[0].replayed == 3

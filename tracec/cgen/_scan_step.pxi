@@ -214,6 +214,8 @@ cdef class ScanStep(Step):
                 self.not_replayed = None
                 record = False
                 fill_rings(plan, histories, t)
+                for stack in stacks:  # rows held by reference: the replay writes over their buffers
+                    (<Stack>stack).flush()
                 continue
             self.step(t, seqs, histories, base_store, stacks)
             t += 1
