@@ -69,6 +69,25 @@ def peers():
     return found
 
 
+def installed(impls, threads, only, make):
+    """{label: make(label, module)} for the entries {label: (module name or None, ...)} of `impls`
+    whose module is installed (only `only` when given; torch's threads set to `threads`)."""
+    chosen, found = {}, peers() if only is None else {}
+    for label, entry in impls.items():
+        if only is not None and label != only:
+            continue
+        module, mod = entry[0], None
+        if module is not None:
+            mod = found.get(module) if only is None else __import__(module)
+            if mod is None:
+                print(f"{module}: not installed, skipped")
+                continue
+            if module == "torch":
+                mod.set_num_threads(threads)
+        chosen[label] = make(label, mod)
+    return chosen
+
+
 def cpu_threads():
     """CPUs this process may run on (the affinity mask, not the host's count)."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)

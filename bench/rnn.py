@@ -20,7 +20,7 @@ import warnings
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import (cpu_threads, interleaved_times, load_note, peers, print_table, serve,  # noqa: E402
+from common import (cpu_threads, installed, interleaved_times, load_note, print_table, serve,  # noqa: E402
                     thread_env)
 
 import tracec as tc  # noqa: E402
@@ -124,20 +124,7 @@ IMPLS = {
 
 
 def implementations(threads, only=None):
-    impls, found = {}, peers() if only is None else {}
-    for label, (module, make) in IMPLS.items():
-        if only is not None and label != only:
-            continue
-        mod = None
-        if module is not None:
-            mod = found.get(module) if only is None else __import__(module)
-            if mod is None:
-                print(f"{module}: not installed, skipped")
-                continue
-            if module == "torch":
-                mod.set_num_threads(threads)
-        impls[label] = make(mod)
-    return impls
+    return installed(IMPLS, threads, only, lambda label, mod: IMPLS[label][1](mod))
 
 
 def check_gradients(impls, args):

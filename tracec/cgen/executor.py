@@ -155,12 +155,6 @@ def _narrow_int(var):
     return not var.type.weak and var.dtype.kind in "iu" and (var.dtype.itemsize < 8 or var.dtype.kind == "u")
 
 
-def _const_array(var):
-    """A constant a kernel reads, as an array of the kernel's dtype (converted once, not every call;
-    NumPy steps keep the Python value, whose weak type decides their result dtype)."""
-    return np.asarray(var.value, dtype=var.dtype)
-
-
 def _scan_setup(n_steps, values, info):
     from ..trace.scan import scan_setup
     return scan_setup(n_steps, values, info)[:4]
@@ -253,8 +247,7 @@ class CExecutor:
             args = None
             if id(node) in self.kernels:
                 spec = self.specs[id(node)]
-                args = [const_slot(("kernel", id(a)), _const_array(a)) if isinstance(a, Constant)
-                        else ins[src] if kind == "input" else const_slot(("kernel", id(a)), src)
+                args = [ins[src] if kind == "input" else const_slot(("kernel", id(a)), src)
                         for a, (kind, src) in zip(spec.args, spec.sources)]
             plans.append((node, ins, outs, args))
         for v in roots:

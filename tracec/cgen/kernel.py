@@ -91,7 +91,8 @@ def collect_args(inputs, nodes):
         if id(v) not in seen:
             seen.add(id(v))
             args.append(v)
-            sources.append(("input", k))
+            # a constant input too is an array of its dtype made once (the runtime would convert it per call)
+            sources.append(("const", _const_value(v)) if isinstance(v, Constant) else ("input", k))
     for n in nodes:
         for v in n.inputs:
             if isinstance(v, Constant) and id(v) not in seen:
@@ -120,13 +121,16 @@ def signature(spec):
 
 def render(spec, renderer=CRenderer()):
     """(name, C source) of the kernel for `spec`; the name is a hash of the code."""
-    source = _render(spec, renderer)
-    digest = hashlib.sha256(canonical(source).encode()).hexdigest()[:20]
-    name = f"tc_k{digest}"
+    return named(_render(spec, renderer), "tc_k")
+
+
+_NAME = "tc_kernel_NAME"  # what a template calls its kernel until the source is hashed
+
+
+def named(source, prefix):
+    """(name, source) with the kernel named `prefix` + a hash of the code (comments aside)."""
+    name = prefix + hashlib.sha256(canonical(source).encode()).hexdigest()[:20]
     return name, source.replace(_NAME, name)
-
-
-_NAME = "tc_kernel_NAME"
 
 
 def _render(spec, renderer):

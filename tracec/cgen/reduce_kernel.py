@@ -14,16 +14,13 @@ NaN-propagating max/min, identities for empty reductions; max/min of nothing
 returns TC_ERR_EMPTY_REDUCTION (the runtime reruns NumPy, which raises), unless
 the node has NumPy's `initial` (float max/min: the accumulator's start value).
 """
-import hashlib
 
 import numpy as np
 
 from ..config import config
-
 from ..trace.graph import Constant
 from ..trace.ops import OPS
-from .build import canonical
-from .kernel import collect_args, template
+from .kernel import _NAME, collect_args, named, template
 from .render import SUFFIX, CRenderer
 
 REDUCTIONS = ("sum", "prod", "max", "min", "any", "all")
@@ -177,13 +174,7 @@ def lower_reduce(node, renderer=CRenderer()):
 
 def render_reduce(spec, renderer=CRenderer()):
     """(name, C source) of the kernel for `spec`; the name is a hash of the code."""
-    source = _render(spec, renderer)
-    digest = hashlib.sha256(canonical(source).encode()).hexdigest()[:20]
-    name = f"tc_r{digest}"
-    return name, source.replace(_NAME, name)
-
-
-_NAME = "tc_kernel_NAME"
+    return named(_render(spec, renderer), "tc_r")
 
 
 def _identity(op, acc, ct, initial=None):
